@@ -1,0 +1,107 @@
+"""Building whole functions from programs: argument handling, body, output stores, loops."""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+import numpy as np
+
+from .emit import Emitter
+from .signatures import ARG_NAMES, DOUBLE, FUNCTION_TYPE, I64
+
+
+def _declare(module: ir.Module, name: str) -> ir.Function:
+    fn = ir.Function(module, FUNCTION_TYPE, name)
+    for arg, argname in zip(fn.args, ARG_NAMES):
+        arg.name = argname
+    for arg in fn.args[1:]:
+        arg.add_attribute("noalias")
+    fn.attributes.add("nounwind")
+    return fn
+
+
+def _load(b: ir.IRBuilder, ptr, k: int, name: str):
+    return b.load(b.gep(ptr, [ir.Constant(I64, k)], inbounds=True), name=name)
+
+
+def _store(b: ir.IRBuilder, value, ptr, k: int):
+    b.store(value, b.gep(ptr, [ir.Constant(I64, k)], inbounds=True))
+
+
+def build_function(module: ir.Module, name: str, program, fastmath: bool = False) -> ir.Function:
+    """Emit ``void name(double t, const double *u, const double *p, double *out)``.
+
+    ``program`` is a :class:`symdyn.passes.Program` (anything with ``t``, ``states``,
+    ``params``, ``assignments`` and ``outputs``): inputs are loaded, assignments emitted
+    in order, and ``outputs[k]`` stored to ``out[k]``.
+
+    >>> import llvmlite.ir as ir, sympy as sp
+    >>> from symdyn.passes import Program
+    >>> x, t = sp.symbols("x t")
+    >>> m = ir.Module("doc")
+    >>> f = build_function(m, "rhs", Program(t, (x,), (), (), (-x,)))
+    >>> f.name
+    'rhs'
+    """
+    fn = _declare(module, name)
+    t, u, p, out = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    values = {program.t: t}
+    for k, s in enumerate(program.states):
+        values[s] = _load(b, u, k, str(s))
+    for k, s in enumerate(program.params):
+        values[s] = _load(b, p, k, str(s))
+    em = Emitter(b, module, values, where=f"function {name}", fastmath=fastmath)
+    for tmp, expr in program.assignments:
+        em.bind(tmp, em.emit(expr))
+    for k, expr in enumerate(program.outputs):
+        if expr.is_Number:
+            _store(b, ir.Constant(DOUBLE, float(expr)), out, k)
+        else:
+            em.where = f"function {name}, output {program.labels[k] if program.labels else k}"
+            _store(b, em.emit(expr), out, k)
+    b.ret_void()
+    return fn
+
+
+def build_dense_scatter(module: ir.Module, name: str, csc_fn: ir.Function, positions: np.ndarray,
+                        size: int) -> ir.Function:
+    """Emit ``name`` writing the dense column-major matrix whose CSC values ``csc_fn`` computes.
+
+    The CSC values are computed into the front of ``out`` and moved in place to their
+    dense positions by a loop running backwards (``positions[k] >= k`` and increasing,
+    so no value is overwritten before it is moved); the tail is zeroed first.
+    This is the loop form the code generator will use for fields on grids.
+    """
+    fn = _declare(module, name)
+    t, u, p, out = fn.args
+    entry = fn.append_basic_block("entry")
+    b = ir.IRBuilder(entry)
+    nnz = len(positions)
+    i8p = ir.IntType(8).as_pointer()
+    memset = module.declare_intrinsic("llvm.memset", [i8p, I64])
+    tail = b.bitcast(b.gep(out, [ir.Constant(I64, nnz)]), i8p)
+    b.call(memset, [tail, ir.Constant(ir.IntType(8), 0), ir.Constant(I64, 8 * (size - nnz)),
+                    ir.Constant(ir.IntType(1), 0)])
+    b.call(csc_fn, [t, u, p, out])
+    if nnz:
+        table_type = ir.ArrayType(I64, nnz)
+        table = ir.GlobalVariable(module, table_type, name=f"{name}_positions")
+        table.global_constant = True
+        table.linkage = "private"
+        table.initializer = ir.Constant(table_type, [int(x) for x in positions])
+        loop = fn.append_basic_block("scatter")
+        done = fn.append_basic_block("done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        k = b.phi(I64, name="k")
+        k.add_incoming(ir.Constant(I64, nnz), entry)
+        km1 = b.sub(k, ir.Constant(I64, 1), name="km1")
+        src = b.gep(out, [km1], inbounds=True)
+        value = b.load(src)
+        b.store(ir.Constant(DOUBLE, 0.0), src)
+        pos = b.load(b.gep(table, [ir.Constant(I64, 0), km1], inbounds=True))
+        b.store(value, b.gep(out, [pos], inbounds=True))
+        k.add_incoming(km1, loop)
+        b.cbranch(b.icmp_signed(">", km1, ir.Constant(I64, 0)), loop, done)
+        b.position_at_end(done)
+    b.ret_void()
+    return fn

@@ -1,0 +1,222 @@
+"""``compile(model) -> CompiledModel``: all code generation happens here.
+
+A :class:`CompiledModel` owns its native module (one JIT engine) and offers the
+functions both to Python (``rhs``, ``jac``, ``jac_sparse``, with every argument
+checked before any native call) and to native code (``addresses``, with the C
+signature documented in :mod:`codegen.signatures`).
+
+>>> import symdyn as sd
+>>> m = sd.Model("m"); x, y = m.states("x y", init=[1.0, 2.0]); a = m.params("a", values=3.0)
+>>> m.eq(sd.D(x), a * y); m.eq(sd.D(y), -x)
+>>> cm = sd.compile(m)
+>>> cm.rhs(0.0, cm.u0).tolist()
+[6.0, -1.0]
+>>> cm.jac(0.0, cm.u0, {"a": 1.0}).tolist()
+[[0.0, 1.0], [-1.0, 0.0]]
+"""
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+import scipy.sparse as sps
+
+import codegen
+
+from . import errors
+from .model import Model
+from .passes import compile_programs, rewrite
+
+_DOUBLE_P = ctypes.c_void_p
+
+
+def _check_array(value, name: str, n: int) -> np.ndarray:
+    """A float64, contiguous, 1-D array of length ``n`` or a named error; lists are converted."""
+    if isinstance(value, np.ndarray):
+        arr = value
+        if arr.dtype != np.float64:
+            raise errors.DTypeError(name, arr.dtype)
+        if arr.shape != (n,):
+            raise errors.ShapeError(name, (n,), arr.shape)
+        if not arr.flags.c_contiguous:
+            raise errors.LayoutError(name)
+        return arr
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise errors.ArgumentError(f"argument {name!r} must be an array of {n} numbers, got {value!r}") from None
+    if arr.shape != (n,):
+        raise errors.ShapeError(name, (n,), arr.shape)
+    return np.ascontiguousarray(arr)
+
+
+class CompiledModel:
+    """A model compiled to native code.  Build it with :func:`compile`.
+
+    Attributes: ``n``, ``state_names``, ``param_names``, ``u0``, ``p0``, ``model`` (the
+    rewritten model), ``programs`` (what was compiled), ``jac_pattern`` (CSC pattern),
+    ``addresses`` (native function addresses), ``timings`` (seconds per stage).
+    """
+
+    def __init__(self, model: Model, rewritten: Model, programs: dict, pattern, native, timings):
+        self.model = rewritten
+        self.source_model = model
+        self.name = model.name
+        self.programs = programs
+        self.jac_pattern = pattern
+        self.native = native
+        self.timings = timings
+        self.state_names = model.state_names
+        self.param_names = model.param_names
+        self.n = model.n_states
+        self.n_params = len(self.param_names)
+        self._init = model.init
+        self._pvals = model.param_values
+        self.addresses = {name: native.address(name) for name in ("rhs", "jac_csc", "jac")
+                          if name in programs or name == "jac" and "jac_csc" in programs}
+        self._fns = {k: codegen.CTYPES_SIGNATURE(a) for k, a in self.addresses.items()}
+        self._empty = np.zeros(1)  # a valid pointer for models without parameters
+
+    # --- defaults ---------------------------------------------------------------------
+    @property
+    def u0(self) -> np.ndarray:
+        """The declared initial state (a new array each time)."""
+        missing = [n for n, v in zip(self.state_names, self._init) if v is None]
+        if missing:
+            raise errors.MissingValueError(missing, "initial value of state")
+        return np.array(self._init, dtype=np.float64)
+
+    @property
+    def p0(self) -> np.ndarray:
+        """The declared parameter values (a new array each time)."""
+        missing = [n for n, v in zip(self.param_names, self._pvals) if v is None]
+        if missing:
+            raise errors.MissingValueError(missing, "parameter")
+        return np.array(self._pvals, dtype=np.float64)
+
+    # --- argument checking -----------------------------------------------------------------
+    def params_array(self, p=None) -> np.ndarray:
+        """``p`` (None, an array in ``param_names`` order, or ``{name: value}``) as a checked array."""
+        if p is None:
+            return self.p0 if self.n_params else self._empty
+        if isinstance(p, dict):
+            arr = np.array([np.nan if v is None else v for v in self._pvals], dtype=np.float64)
+            index = {name: k for k, name in enumerate(self.param_names)}
+            for name, value in p.items():
+                if name not in index:
+                    raise errors.UnknownNameError(name, "parameter", self.param_names)
+                arr[index[name]] = value
+            missing = [n for n, v in zip(self.param_names, arr) if np.isnan(v)]
+            if missing:
+                raise errors.MissingValueError(missing, "parameter")
+            return arr if self.n_params else self._empty
+        arr = _check_array(p, "p", self.n_params)
+        return arr if self.n_params else self._empty
+
+    def state_array(self, u, name: str = "u") -> np.ndarray:
+        """``u`` (an array in ``state_names`` order, or ``{name: value}``) as a checked array."""
+        if isinstance(u, dict):
+            arr = self.u0 if all(v is not None for v in self._init) else np.full(self.n, np.nan)
+            index = {s: k for k, s in enumerate(self.state_names)}
+            for key, value in u.items():
+                if key not in index:
+                    raise errors.UnknownNameError(key, "state", self.state_names)
+                arr[index[key]] = value
+            return arr
+        return _check_array(u, name, self.n)
+
+    def _call(self, fn: str, t, u, p, out):
+        t = float(t)
+        u = self.state_array(u)
+        p = self.params_array(p)
+        self._fns[fn](t, u.ctypes.data, p.ctypes.data, out.ctypes.data)
+        return out
+
+    # --- the compiled functions -----------------------------------------------------------
+    def rhs(self, t, u, p=None, out=None) -> np.ndarray:
+        """``f(t, u, p)`` as an array of shape ``(n,)`` (written into ``out`` if given)."""
+        if out is None:
+            out = np.empty(self.n)
+        else:
+            _check_array(out, "out", self.n)
+        return self._call("rhs", t, u, p, out)
+
+    def _require_jac(self):
+        if "jac_csc" not in self._fns:
+            raise errors.ArgumentError("this model was compiled with jacobian=False")
+
+    def jac(self, t, u, p=None) -> np.ndarray:
+        """The dense Jacobian ``J[i, j] = d f_i / d u_j``, shape ``(n, n)``."""
+        self._require_jac()
+        out = np.empty(self.n * self.n)
+        self._call("jac", t, u, p, out)
+        return out.reshape((self.n, self.n), order="F")
+
+    def jac_values(self, t, u, p=None) -> np.ndarray:
+        """The Jacobian's structural nonzeros in CSC order (see ``jac_pattern``)."""
+        self._require_jac()
+        return self._call("jac_csc", t, u, p, np.empty(self.jac_pattern.nnz))
+
+    def jac_sparse(self, t, u, p=None) -> sps.csc_matrix:
+        """The Jacobian as ``scipy.sparse.csc_matrix`` with the symbolic sparsity pattern."""
+        vals = self.jac_values(t, u, p)
+        pat = self.jac_pattern
+        return sps.csc_matrix((vals, pat.indices.copy(), pat.indptr.copy()), shape=(self.n, self.n))
+
+    # --- inspection --------------------------------------------------------------------------
+    def ir(self, optimised: bool = False) -> str:
+        """The LLVM IR of every function (as generated, or after optimisation)."""
+        return self.native.optimised_ir() if optimised else self.native.ir
+
+    def assembly(self) -> str:
+        """The native assembly of every function."""
+        return self.native.assembly()
+
+    def __repr__(self):
+        return f"CompiledModel({self.name!r}: n={self.n}, params={self.n_params})"
+
+
+def _check_supported(programs: dict) -> None:
+    """Name the equation holding a node the code generator cannot compile."""
+    for prog in programs.values():
+        for label, expr in zip(prog.labels, prog.outputs):
+            node = codegen.unsupported_nodes(expr)
+            if node is not None:
+                raise errors.UnsupportedNodeError(node, f"{label} = {expr}")
+
+
+def compile(model: Model, *, jacobian: bool = True, opt_level: int = 2, fastmath: bool = False) -> CompiledModel:
+    """Rewrite, lower and JIT-compile ``model``.
+
+    ``jacobian=False`` skips the Jacobian; ``opt_level`` is LLVM's (0-3); ``fastmath``
+    lets LLVM reassociate floating-point arithmetic (results then differ from numpy's
+    by more than rounding: off by default).
+
+    >>> import symdyn as sd
+    >>> m = sd.Model("m"); x = m.states("x", init=2.0); m.eq(sd.D(x), -x**2)
+    >>> sd.compile(m).jac(0.0, [2.0]).tolist()
+    [[-4.0]]
+    """
+    if not isinstance(model, Model):
+        raise errors.ArgumentError(f"compile() takes an sd.Model, got {type(model).__name__}")
+    timings = {}
+    t0 = time.perf_counter()
+    rewritten = rewrite(model)
+    t1 = time.perf_counter()
+    programs, pattern = compile_programs(rewritten, jacobian=jacobian, passes=[])
+    _check_supported(programs)
+    from .passes import PROGRAM_PASSES
+    for p in PROGRAM_PASSES:
+        programs = {k: p(v) for k, v in programs.items()}
+    t2 = time.perf_counter()
+    fn_programs = {"rhs": programs["rhs"]}
+    dense = None
+    if jacobian:
+        fn_programs["jac_csc"] = programs["jac"]
+        dense = {"jac": ("jac_csc", pattern.dense_positions(), model.n_states ** 2)}
+    native = codegen.compile_functions(fn_programs, dense, name=model.name, opt_level=opt_level,
+                                       fastmath=fastmath)
+    t3 = time.perf_counter()
+    timings.update(rewrite=t1 - t0, lower=t2 - t1, codegen=t3 - t2, **native.timings)
+    return CompiledModel(model, rewritten, fn_programs, pattern, native, timings)

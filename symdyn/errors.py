@@ -1,0 +1,167 @@
+"""The exception hierarchy of symdyn.
+
+Every error names its culprit (the symbol, equation or argument at fault) and, where
+there is one, the fix.  All derive from :class:`SymdynError`, so ``except
+sd.errors.SymdynError`` catches everything symdyn raises on purpose.
+
+Example
+-------
+>>> import symdyn as sd
+>>> m = sd.Model("m"); x = m.states("x", init=1.0)
+>>> try:
+...     sd.compile(m)
+... except sd.errors.MissingEquationError as e:
+...     print(e.state)
+x
+"""
+
+
+class SymdynError(Exception):
+    """Base class of every error symdyn raises on purpose."""
+
+
+# --- model definition -------------------------------------------------------------
+class ModelError(SymdynError):
+    """The model as written is not a well-posed ODE system."""
+
+
+class DuplicateNameError(ModelError):
+    def __init__(self, name, kind_before, kind_now):
+        self.name = name
+        super().__init__(
+            f"name {name!r} is already used by a {kind_before}; cannot declare it again as a {kind_now}"
+        )
+
+
+class InvalidNameError(ModelError):
+    def __init__(self, name, why):
+        self.name = name
+        super().__init__(f"invalid name {name!r}: {why}")
+
+
+class MissingEquationError(ModelError):
+    def __init__(self, state):
+        self.state = str(state)
+        super().__init__(
+            f"state {self.state!r} has no equation; add m.eq(sd.D({self.state}), ...)"
+        )
+
+
+class DuplicateEquationError(ModelError):
+    def __init__(self, state, first, second):
+        self.state = str(state)
+        super().__init__(
+            f"state {self.state!r} has two equations: D({self.state}) = {first} and "
+            f"D({self.state}) = {second}"
+        )
+
+
+class NotAStateError(ModelError):
+    def __init__(self, target, rhs):
+        self.target = str(target)
+        super().__init__(
+            f"equation D({self.target}) = {rhs}: {self.target!r} is not a state of this model "
+            "(declare it with m.states(...))"
+        )
+
+
+class UndefinedSymbolError(ModelError):
+    def __init__(self, symbol, equation):
+        self.symbol = str(symbol)
+        self.equation = str(equation)
+        super().__init__(
+            f"symbol {self.symbol!r} in {self.equation} is not a state, parameter, observed "
+            "quantity or the time of this model"
+        )
+
+
+class InvalidValueError(ModelError):
+    def __init__(self, name, value, why):
+        self.name = str(name)
+        self.value = value
+        super().__init__(f"value {value!r} for {self.name!r}: {why}")
+
+
+class MissingValueError(ModelError):
+    def __init__(self, names, kind):
+        self.names = [str(n) for n in names]
+        super().__init__(
+            f"no value for {kind} {', '.join(map(repr, self.names))}: give one when declaring it "
+            "or pass it in the call"
+        )
+
+
+class CyclicObservedError(ModelError):
+    def __init__(self, names):
+        self.names = [str(n) for n in names]
+        super().__init__(f"observed quantities depend on each other in a cycle: {' -> '.join(self.names)}")
+
+
+# --- tracing numeric functions ----------------------------------------------------
+class TraceError(SymdynError):
+    """A numeric function could not be turned into symbolic equations."""
+
+
+class BranchOnStateError(TraceError):
+    def __init__(self, condition):
+        self.condition = str(condition)
+        super().__init__(
+            f"the traced function branches on the state (it asked whether {self.condition} is true); "
+            "a branch cannot be traced symbolically — use np.where(cond, a, b), np.maximum/np.minimum "
+            "or np.abs instead of if/else"
+        )
+
+
+# --- code generation ----------------------------------------------------------------
+class CodegenError(SymdynError):
+    """An expression cannot be compiled to native code."""
+
+
+class UnsupportedNodeError(CodegenError):
+    def __init__(self, node, where):
+        self.node = node
+        self.where = where
+        super().__init__(
+            f"cannot compile {type(node).__name__} (in {node}) found in {where}: "
+            "it is not in symdyn's table of supported functions"
+        )
+
+
+# --- calling compiled functions ---------------------------------------------------------
+class ArgumentError(SymdynError, ValueError):
+    """An argument passed to a compiled function or a solver is unusable."""
+
+
+class ShapeError(ArgumentError):
+    def __init__(self, arg, expected, got):
+        self.arg, self.expected, self.got = arg, expected, got
+        super().__init__(f"argument {arg!r} must have shape {expected}, got shape {got}")
+
+
+class DTypeError(ArgumentError):
+    def __init__(self, arg, got):
+        self.arg, self.got = arg, got
+        super().__init__(
+            f"argument {arg!r} must have dtype float64, got {got}; convert with np.asarray(x, dtype=float)"
+        )
+
+
+class LayoutError(ArgumentError):
+    def __init__(self, arg):
+        self.arg = arg
+        super().__init__(
+            f"argument {arg!r} must be a contiguous array; pass np.ascontiguousarray(x)"
+        )
+
+
+class UnknownNameError(ArgumentError, KeyError):
+    def __init__(self, name, kind, known):
+        self.name = name
+        super().__init__(f"{name!r} is not a {kind} of this model; known: {', '.join(known)}")
+
+    def __str__(self):  # KeyError would quote the message
+        return self.args[0]
+
+
+class ModelFileError(SymdynError):
+    """A model file given to the command line cannot be used."""
