@@ -8,8 +8,13 @@ from .emit import Emitter
 from .signatures import ARG_NAMES, DOUBLE, FUNCTION_TYPE, I64
 
 
-def _declare(module: ir.Module, name: str) -> ir.Function:
+def _declare(module: ir.Module, name: str, internal: bool = False) -> ir.Function:
     fn = ir.Function(module, FUNCTION_TYPE, name)
+    if internal:
+        # kept out of line: LLVM's instruction selection and register allocation are
+        # superlinear in the size of one function, so big models stay in pieces
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")
     for arg, argname in zip(fn.args, ARG_NAMES):
         arg.name = argname
     for arg in fn.args[1:]:
@@ -31,7 +36,9 @@ def build_function(module: ir.Module, name: str, program, fastmath: bool = False
 
     ``program`` is a :class:`symdyn.passes.Program` (anything with ``t``, ``states``,
     ``params``, ``assignments`` and ``outputs``): inputs are loaded, assignments emitted
-    in order, and ``outputs[k]`` stored to ``out[k]``.
+    in order, and ``outputs[k]`` stored to ``out[k]``.  A list of programs (the chunks
+    of one big function, each writing the outputs after the previous one's) becomes one
+    internal function per chunk and ``name`` calling them in order.
 
     >>> import llvmlite.ir as ir, sympy as sp
     >>> from symdyn.passes import Program
@@ -41,7 +48,27 @@ def build_function(module: ir.Module, name: str, program, fastmath: bool = False
     >>> f.name
     'rhs'
     """
+    if isinstance(program, (list, tuple)):
+        if len(program) == 1:
+            return build_function(module, name, program[0], fastmath)
+        return _build_chunked(module, name, program, fastmath)
+    return _build_body(_declare(module, name), module, name, program, fastmath)
+
+
+def _build_chunked(module, name, chunks, fastmath):
     fn = _declare(module, name)
+    t, u, p, out = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    offset = 0
+    for i, chunk in enumerate(chunks):
+        part = _build_body(_declare(module, f"{name}.{i}", internal=True), module, name, chunk, fastmath)
+        b.call(part, [t, u, p, b.gep(out, [ir.Constant(I64, offset)], inbounds=True)])
+        offset += chunk.n_outputs
+    b.ret_void()
+    return fn
+
+
+def _build_body(fn, module, name, program, fastmath):
     t, u, p, out = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     values = {program.t: t}

@@ -204,11 +204,7 @@ def compile(model: Model, *, jacobian: bool = True, opt_level: int = 2, fastmath
     t0 = time.perf_counter()
     rewritten = rewrite(model)
     t1 = time.perf_counter()
-    programs, pattern = compile_programs(rewritten, jacobian=jacobian, passes=[])
-    _check_supported(programs)
-    from .passes import PROGRAM_PASSES
-    for p in PROGRAM_PASSES:
-        programs = {k: p(v) for k, v in programs.items()}
+    programs, pattern = compile_programs(rewritten, jacobian=jacobian, check=_check_supported)
     t2 = time.perf_counter()
     fn_programs = {"rhs": programs["rhs"]}
     dense = None

@@ -66,12 +66,16 @@ class NotAStateError(ModelError):
 
 
 class UndefinedSymbolError(ModelError):
-    def __init__(self, symbol, equation):
+    def __init__(self, symbol, equation, same_name_kind=None):
         self.symbol = str(symbol)
         self.equation = str(equation)
+        hint = ""
+        if same_name_kind:
+            hint = (f"; this model has a {same_name_kind} named {self.symbol!r}, but this is a different "
+                    "SymPy symbol (other assumptions): use the symbol the model returned, or m.t for time")
         super().__init__(
             f"symbol {self.symbol!r} in {self.equation} is not a state, parameter, observed "
-            "quantity or the time of this model"
+            f"quantity or the time of this model{hint}"
         )
 
 

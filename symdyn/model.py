@@ -85,7 +85,7 @@ class Model:
 
     def __init__(self, name: str = "model"):
         self.name = str(name)
-        self.t = sp.Symbol(TIME_NAME)
+        self.t = sp.Symbol(TIME_NAME, real=True)
         self._kind: dict[str, str] = {TIME_NAME: "the independent variable"}
         self._states: list[sp.Symbol] = []
         self._init: dict[sp.Symbol, float | None] = {}
@@ -101,7 +101,7 @@ class Model:
         if name in self._kind:
             raise errors.DuplicateNameError(name, self._kind[name], kind)
         self._kind[name] = kind
-        return sp.Symbol(name)
+        return sp.Symbol(name, real=True)  # real: d|x|/dx = sign(x), sqrt(x**2) = |x|
 
     def _declare_many(self, names, values, kind):
         names = _split_names(names)
@@ -256,11 +256,11 @@ class Model:
         known = set(self._states) | set(self._params) | set(self._observed) | {self.t}
         for sym, expr in self._observed.items():
             for f in expr.free_symbols - known:
-                raise errors.UndefinedSymbolError(f, f"observed {sym} = {expr}")
+                raise errors.UndefinedSymbolError(f, f"observed {sym} = {expr}", self._kind.get(str(f)))
         for s in self._states:
             expr = self._eqs[s]
             for f in expr.free_symbols - known:
-                raise errors.UndefinedSymbolError(f, f"D({s}) = {expr}")
+                raise errors.UndefinedSymbolError(f, f"D({s}) = {expr}", self._kind.get(str(f)))
             if expr.has(sp.Derivative) or expr.atoms(sp.core.function.AppliedUndef):
                 raise errors.ModelError(
                     f"D({s}) = {expr}: unknown functions or derivatives are not ODE right-hand sides"

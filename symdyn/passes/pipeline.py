@@ -14,6 +14,10 @@ MODEL_PASSES = [substitute_observed, fold_constants]
 #: Program -> Program passes, in order, applied to every function's program
 PROGRAM_PASSES = [expand_powers, cse]
 
+#: outputs per chunk: common subexpressions are shared within a chunk, and each chunk
+#: becomes one native function, which keeps LLVM's compile time linear in model size
+CHUNK_SIZE = 1024
+
 
 def rewrite(model: Model, passes=None) -> Model:
     """Validate ``model`` and apply the model passes in order.
@@ -29,18 +33,27 @@ def rewrite(model: Model, passes=None) -> Model:
     return model
 
 
-def compile_programs(model: Model, jacobian: bool = True, passes=None):
-    """Lower a rewritten model and run the program passes on each function.
+def compile_programs(model: Model, jacobian: bool = True, passes=None, check=None,
+                     chunk_size: int = CHUNK_SIZE):
+    """Lower a rewritten model, split each function into chunks, run the program passes.
 
-    Returns ``(programs, pattern)`` as :func:`~symdyn.passes.lower.lower` does.
+    Returns ``(programs, pattern)`` where ``programs[name]`` is a list of chunks;
+    ``check(programs)``, if given, sees the lowered programs before any rewriting
+    (the compiler uses it to name an equation it cannot compile).
 
     >>> import symdyn as sd
     >>> m = sd.Model("m"); x = m.states("x", init=1.0); m.eq(sd.D(x), -x**3)
     >>> programs, _ = compile_programs(rewrite(m))
-    >>> print(programs["jac"])
+    >>> print(programs["jac"][0])
     out[0] = -3*x*x
     """
     programs, pattern = lower(model, jacobian=jacobian)
-    for p in PROGRAM_PASSES if passes is None else passes:
-        programs = {name: p(prog) for name, prog in programs.items()}
-    return programs, pattern
+    if check is not None:
+        check(programs)
+    chunked = {}
+    for name, prog in programs.items():
+        chunks = prog.split(chunk_size)
+        for p in PROGRAM_PASSES if passes is None else passes:
+            chunks = [p(c) for c in chunks]
+        chunked[name] = chunks
+    return chunked, pattern

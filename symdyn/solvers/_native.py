@@ -1,0 +1,47 @@
+"""Calling generated native functions from numba-compiled integrators.
+
+The code generator (and, in tests, ``numba.cfunc``) produces functions with the plain C
+signature ``void f(double t, const double *u, const double *p, double *out)`` -- the
+right-hand side ``rhs`` and the dense column-major Jacobian ``jac`` share it.  Their
+addresses reach the integrators as ``int64`` arguments; :func:`call_native` turns such an
+integer into a function pointer and calls it.  Because the address is a run-time value, not
+a constant baked into the machine code, one compiled integrator serves every model and
+numba's on-disk cache (``cache=True``) is valid across processes.
+"""
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+_DOUBLE = ir.DoubleType()
+_DOUBLE_PTR = _DOUBLE.as_pointer()
+#: the C signature every generated function follows
+NATIVE_FNTY = ir.FunctionType(ir.VoidType(), [_DOUBLE, _DOUBLE_PTR, _DOUBLE_PTR, _DOUBLE_PTR])
+
+
+@intrinsic
+def call_native(typingctx, addr, t, u, p, out):
+    """``call_native(addr, t, u, p, out)``: call ``f(t, u.data, p.data, out.data)``.
+
+    ``addr`` is an int64 function address; ``u``, ``p``, ``out`` are C-contiguous 1-d
+    float64 arrays (the callee reads ``n`` entries of ``u``, the model's parameters from
+    ``p``, and writes ``n`` -- or ``n*n`` for a Jacobian -- entries of ``out``).
+    """
+    for arr in (u, p, out):
+        if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.layout == "C"):
+            return None
+    if not isinstance(addr, types.Integer):
+        return None
+    sig = types.void(addr, types.float64, u, p, out)
+
+    def codegen(context, builder, signature, args):
+        addr_v, t_v, u_v, p_v, out_v = args
+        data = [
+            context.make_array(ty)(context, builder, val).data
+            for ty, val in zip(signature.args[2:], (u_v, p_v, out_v))
+        ]
+        t_d = context.cast(builder, t_v, signature.args[1], types.float64)
+        fn = builder.inttoptr(addr_v, NATIVE_FNTY.as_pointer())
+        builder.call(fn, [t_d] + data)
+        return context.get_dummy_value()
+
+    return sig, codegen

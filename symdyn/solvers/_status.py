@@ -1,0 +1,19 @@
+"""Integer codes shared by the native kernels and :mod:`symdyn.solvers.solution`.
+
+Kernels return a status code and fill a counters array; plain ints keep the kernels free of
+Python objects.  :class:`symdyn.solvers.solution.RetCode` is the public face of the codes.
+"""
+
+# return codes
+SUCCESS = 0
+MAX_STEPS = 1
+STEP_SIZE_TOO_SMALL = 2
+NON_FINITE = 3
+LINEAR_SOLVE_FAILED = 4
+#: internal: an explicit kernel detected stiffness and stopped so that `auto` can switch
+STIFF = 100
+
+# indices into the counters array
+NFEV, NJEV, NSTEPS, NACCEPT, NREJECT, NLU = 0, 1, 2, 3, 4, 5
+STAT_NAMES = ("nfev", "njev", "nsteps", "naccept", "nreject", "nlu")
+NSTATS = len(STAT_NAMES)

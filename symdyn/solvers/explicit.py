@@ -1,0 +1,279 @@
+"""The generic explicit Runge--Kutta stepper: one native loop for every tableau.
+
+:func:`explicit_rk_solve` integrates from ``t0`` to ``tf`` in one call, with the method given
+as arrays (:meth:`ExplicitRKTableau.native_args`) and the right-hand side as a function
+address.  Stepping lives here; the error norm and the step-size rules live in
+:mod:`symdyn.solvers.control`.  Work arrays are allocated once per solve; output buffers
+grow by doubling.
+
+Output: at the times in ``saveat`` by the method's continuous extension (the step sequence is
+not changed by output), or -- when ``save_steps`` -- at ``t0`` and after every accepted step.
+With ``keep_dense`` every accepted step is recorded (start time, size, state, stages) so that
+Python can evaluate the continuous extension anywhere afterwards.
+
+Stiffness detection (``stiff_bound > 0``, for methods whose last two stages are both at
+``t + h``, i.e. Tsit5 and DP5): Hairer's estimate ``h*|lambda| ~ h*||k_s - k_{s-1}|| /
+||u_new - Y_{s-1}||`` of the dominant eigenvalue (HNW II, Sec. IV.2; code DOPRI5).  When it
+exceeds ``stiff_bound`` in 15 accepted steps (without 6 consecutive non-stiff ones between),
+the kernel stops with status ``STIFF`` so that the caller can switch to an implicit method.
+"""
+import math
+
+import numba
+import numpy as np
+
+from . import _status as st
+from ._buffers import copy1, grow1, grow2, grow3
+from ._native import call_native
+from .control import (
+    ERROLD_MIN,
+    FAC_NONFINITE,
+    all_finite,
+    initial_step,
+    min_step,
+    pi_factor,
+    reject_factor,
+    scaled_sq_sum,
+)
+
+#: Hairer's counts for the stiffness test (DOPRI5)
+STIFF_HITS = 15
+NONSTIFF_RESET = 6
+
+
+@numba.njit(cache=True)
+def _stage_input(i, u, h, A, K, out):
+    """out = u + h * sum_{j<i} A[i, j] K[j]."""
+    n = u.shape[0]
+    for k in range(n):
+        out[k] = u[k]
+    for j in range(i):
+        a = h * A[i, j]
+        if a != 0.0:
+            for k in range(n):
+                out[k] += a * K[j, k]
+
+
+@numba.njit(cache=True)
+def _extra_stages(rhs, p, t, h, u, A, c, K, s, ytmp):
+    """Evaluate the stages used only by the continuous extension (s .. s_total-1)."""
+    for i in range(s, c.shape[0]):
+        _stage_input(i, u, h, A, K, ytmp)
+        call_native(rhs, t + c[i] * h, ytmp, p, K[i])
+    return c.shape[0] - s
+
+
+@numba.njit(cache=True)
+def interpolate(theta, h, u, K, dense, bt, out):
+    """out = u + h * sum_i b_i(theta) K[i];  ``bt`` is workspace of length s_total."""
+    st_, deg = dense.shape
+    for i in range(st_):
+        acc = 0.0
+        pw = theta
+        for j in range(deg):
+            acc += dense[i, j] * pw
+            pw *= theta
+        bt[i] = h * acc
+    for k in range(u.shape[0]):
+        out[k] = u[k]
+    for i in range(st_):
+        w = bt[i]
+        if w != 0.0:
+            for k in range(u.shape[0]):
+                out[k] += w * K[i, k]
+
+
+@numba.njit(cache=True)
+def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q, beta,
+                      saveat, save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps,
+                      stiff_bound):
+    """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
+
+    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)``: the status code
+    (:mod:`._status`), the time reached and the state there, the saved output, the counters,
+    and the step records (empty unless ``keep_dense``).
+    """
+    n = u0.shape[0]
+    s = b.shape[0]
+    s_total = c.shape[0]
+    has_e2 = False
+    for i in range(s):
+        if e2[i] != 0.0:
+            has_e2 = True
+    K = np.empty((s_total, n))
+    u = u0.copy()
+    unew = np.empty(n)
+    ytmp = np.empty(n)
+    ysti = np.empty(n)
+    err = np.empty(n)
+    err2 = np.empty(n)
+    bt = np.empty(s_total)
+    stats = np.zeros(st.NSTATS, np.int64)
+
+    nsave = saveat.shape[0]
+    cap = 64 if save_steps else nsave
+    ts = np.empty(cap)
+    us = np.empty((cap, n))
+    m = 0
+    if save_steps:
+        ts[0] = t0
+        copy1(us[0], u0)
+        m = 1
+    else:
+        while m < nsave and saveat[m] <= t0:
+            ts[m] = saveat[m]
+            copy1(us[m], u0)
+            m += 1
+    rcap = 64 if keep_dense else 0
+    rec_t = np.empty(rcap)
+    rec_h = np.empty(rcap)
+    rec_u = np.empty((rcap, n))
+    rec_k = np.empty((rcap, s_total, n))
+    nrec = 0
+
+    t = t0
+    status = st.SUCCESS
+    call_native(rhs, t, u, p, K[0])
+    stats[st.NFEV] += 1
+    if not all_finite(K[0]):
+        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0]
+    if h_init > 0.0:
+        h = h_init
+    else:
+        h = initial_step(rhs, p, t0, tf, u0, K[0], order, rtol, atol, ytmp, K[1])
+        stats[st.NFEV] += 1
+    h = min(h, tf - t0)
+    errold = ERROLD_MIN
+    rejected = False
+    last_nonfinite = False
+    stiff_hits = 0
+    nonstiff_run = 0
+
+    while t < tf:
+        if stats[st.NSTEPS] >= max_steps:
+            status = st.MAX_STEPS
+            break
+        if adaptive and h < min_step(t, t0, tf):
+            status = st.NON_FINITE if last_nonfinite else st.STEP_SIZE_TOO_SMALL
+            break
+        last = False
+        if (adaptive and t + 1.01 * h >= tf) or (not adaptive and t + h * (1.0 + 1e-9) >= tf):
+            h = tf - t
+            last = True
+        stats[st.NSTEPS] += 1
+
+        for i in range(1, s):
+            _stage_input(i, u, h, A, K, ytmp)
+            if i == s - 2:
+                copy1(ysti, ytmp)
+            call_native(rhs, t + c[i] * h, ytmp, p, K[i])
+        stats[st.NFEV] += s - 1
+        if fsal:
+            _stage_input(s - 1, u, h, A, K, unew)  # the last stage's input is u_new
+        else:
+            for k in range(n):
+                acc = 0.0
+                for i in range(s):
+                    acc += b[i] * K[i, k]
+                unew[k] = u[k] + h * acc
+
+        errn = 0.0
+        if adaptive:
+            for k in range(n):
+                acc = 0.0
+                acc2 = 0.0
+                for i in range(s):
+                    acc += e[i] * K[i, k]
+                    acc2 += e2[i] * K[i, k]
+                err[k] = h * acc
+                err2[k] = h * acc2
+            ss = scaled_sq_sum(err, u, unew, rtol, atol)
+            if has_e2:
+                # DOP853: the 5th-order estimate corrected by the 3rd-order one (Hairer)
+                ss3 = scaled_sq_sum(err2, u, unew, rtol, atol)
+                den = ss + 0.01 * ss3
+                errn = ss / math.sqrt(den * n) if den > 0.0 else 0.0
+            else:
+                errn = math.sqrt(ss / n)
+        finite = math.isfinite(errn) and all_finite(unew) and (not fsal or all_finite(K[s - 1]))
+        if not finite:
+            stats[st.NREJECT] += 1
+            last_nonfinite = True
+            rejected = True
+            if not adaptive:
+                status = st.NON_FINITE
+                break
+            h *= FAC_NONFINITE
+            continue
+        last_nonfinite = False
+
+        if errn <= 1.0 or not adaptive:
+            t_new = tf if last else t + h
+            dense_ready = s == s_total
+            if save_steps:
+                if m == ts.shape[0]:
+                    ts = grow1(ts, m)
+                    us = grow2(us, m)
+                ts[m] = t_new
+                copy1(us[m], unew)
+                m += 1
+            else:
+                while m < nsave and saveat[m] <= t_new:
+                    ts[m] = saveat[m]
+                    if saveat[m] == t_new:
+                        copy1(us[m], unew)
+                    else:
+                        if not dense_ready:
+                            stats[st.NFEV] += _extra_stages(rhs, p, t, h, u, A, c, K, s, ytmp)
+                            dense_ready = True
+                        interpolate((saveat[m] - t) / h, h, u, K, dense, bt, us[m])
+                    m += 1
+            if keep_dense:
+                if not dense_ready:
+                    stats[st.NFEV] += _extra_stages(rhs, p, t, h, u, A, c, K, s, ytmp)
+                    dense_ready = True
+                if nrec == rec_t.shape[0]:
+                    rec_t = grow1(rec_t, nrec)
+                    rec_h = grow1(rec_h, nrec)
+                    rec_u = grow2(rec_u, nrec)
+                    rec_k = grow3(rec_k, nrec)
+                rec_t[nrec] = t
+                rec_h[nrec] = h
+                copy1(rec_u[nrec], u)
+                for i in range(s_total):
+                    copy1(rec_k[nrec, i], K[i])
+                nrec += 1
+            if stiff_bound > 0.0:
+                num = 0.0
+                den = 0.0
+                for k in range(n):
+                    num += (K[s - 1, k] - K[s - 2, k]) ** 2
+                    den += (unew[k] - ysti[k]) ** 2
+                if den > 0.0 and h * math.sqrt(num / den) > stiff_bound:
+                    nonstiff_run = 0
+                    stiff_hits += 1
+                else:
+                    nonstiff_run += 1
+                    if nonstiff_run == NONSTIFF_RESET:
+                        stiff_hits = 0
+            copy1(u, unew)
+            t = t_new
+            if fsal:
+                copy1(K[0], K[s - 1])
+            else:
+                call_native(rhs, t, u, p, K[0])
+                stats[st.NFEV] += 1
+            stats[st.NACCEPT] += 1
+            if adaptive:
+                h *= pi_factor(errn, errold, q, beta, rejected)
+                errold = max(errn, ERROLD_MIN)
+            rejected = False
+            if stiff_hits >= STIFF_HITS and t < tf:
+                status = st.STIFF
+                break
+        else:
+            stats[st.NREJECT] += 1
+            h *= reject_factor(errn, q)
+            rejected = True
+
+    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec]

@@ -1,0 +1,219 @@
+"""The Python entry point: check the arguments, make one native call, wrap the result.
+
+Every check happens here, before any native code runs, and raises an error from
+:mod:`symdyn.solvers.errors` that names the argument.  Failures during the solve are
+returned as a :class:`~symdyn.solvers.solution.Solution` with a ``retcode``.
+"""
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+from . import _status
+from .errors import (
+    DTypeError,
+    MissingFunctionError,
+    NonFiniteValueError,
+    OptionError,
+    SaveatError,
+    ShapeError,
+    TimeSpanError,
+    ToleranceError,
+    UnknownMethodError,
+)
+from .explicit import explicit_rk_solve
+from .solution import DenseOutput, RetCode, Solution, _message
+from .tableaus import EXPLICIT_METHODS
+
+__all__ = ["solve_compiled", "solve_model", "METHODS"]
+
+#: Hairer's bound on h*|lambda| above which DOPRI5 calls a step stiff (HNW II, Sec. IV.2)
+STIFF_BOUND = 3.25
+#: the method `auto` starts with
+AUTO_EXPLICIT = "tsit5"
+
+#: every method name and its family
+METHODS = {**{name: "explicit" for name in EXPLICIT_METHODS}, "auto": "auto"}
+#: the native functions each family calls
+NEEDS = {"explicit": ("rhs",), "auto": ("rhs",)}
+
+
+# --- argument checks ----------------------------------------------------------------------------
+def _float_vector(arg, x, n=None):
+    """A fresh C-contiguous float64 vector from ``x``: ndarrays must already be float64,
+    lists/tuples of numbers are converted; ``n`` (if given) is the required length."""
+    if isinstance(x, np.ndarray):
+        if x.dtype != np.float64:
+            raise DTypeError(arg, x.dtype)
+        a = np.array(x, dtype=np.float64, order="C")
+    else:
+        try:
+            a = np.array(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DTypeError(arg, type(x).__name__) from None
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        raise ShapeError(arg, (n,) if n is not None else "(k,)", a.shape)
+    return a
+
+
+def _check_finite(arg, a):
+    bad = np.flatnonzero(~np.isfinite(a))
+    if bad.size:
+        raise NonFiniteValueError(arg, int(bad[0]), float(a[bad[0]]))
+
+
+def _check_t_span(t_span):
+    try:
+        t0, tf = (float(x) for x in t_span)
+    except (TypeError, ValueError):
+        raise TimeSpanError(t_span, "not a pair of numbers") from None
+    if not (np.isfinite(t0) and np.isfinite(tf)):
+        raise TimeSpanError(t_span, "not finite")
+    if tf == t0:
+        raise TimeSpanError(t_span, "empty (t0 == t_end)")
+    if tf < t0:
+        raise TimeSpanError(t_span, "reversed (t_end < t0); backward integration is not supported")
+    return t0, tf
+
+
+def _check_saveat(saveat, t0, tf):
+    if saveat is None:
+        return np.empty(0), True
+    s = np.atleast_1d(np.asarray(saveat))
+    if s.dtype.kind not in "fiu" or s.ndim != 1 or s.size == 0:
+        raise SaveatError(f"must be a non-empty 1-d sequence of times, got shape {s.shape} dtype {s.dtype}")
+    s = s.astype(np.float64)
+    if not np.all(np.isfinite(s)):
+        raise SaveatError("contains non-finite times")
+    if s[0] < t0 or s[-1] > tf or np.any(s < t0) or np.any(s > tf):
+        raise SaveatError(f"times must lie in t_span [{t0!r}, {tf!r}]; got [{s.min()!r}, {s.max()!r}]")
+    if np.any(np.diff(s) <= 0):
+        i = int(np.flatnonzero(np.diff(s) <= 0)[0])
+        raise SaveatError(f"times must be strictly increasing; saveat[{i}]={s[i]!r} >= saveat[{i + 1}]={s[i + 1]!r}")
+    return np.ascontiguousarray(s), False
+
+
+def _check_tolerances(rtol, atol, n):
+    if not isinstance(rtol, numbers.Real) or not np.isfinite(rtol) or rtol <= 0:
+        raise ToleranceError("rtol", rtol, "must be a finite number > 0")
+    if rtol < 10 * np.finfo(float).eps:
+        raise ToleranceError("rtol", rtol, f"is below 10*machine epsilon ({10 * np.finfo(float).eps:.2g}); float64 cannot deliver it")
+    if isinstance(atol, numbers.Real):
+        a = np.full(n, float(atol))
+    else:
+        a = _float_vector("atol", atol, n)
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise ToleranceError("atol", atol, "must be finite and >= 0 (a number or one entry per state)")
+    return float(rtol), a
+
+
+def _check_addresses(addresses, family, method):
+    if not hasattr(addresses, "get"):
+        raise OptionError("addresses", addresses, "must be a dict like {'rhs': int, 'jac': int}")
+    for name in NEEDS[family]:
+        a = addresses.get(name)
+        if a is None:
+            raise MissingFunctionError(name, method, addresses.keys())
+        if not isinstance(a, numbers.Integral) or isinstance(a, bool) or a <= 0:
+            raise OptionError(f"addresses[{name!r}]", a, "must be a positive integer function address")
+
+
+def _check_int(arg, x, lo):
+    try:
+        v = operator.index(x)
+    except TypeError:
+        raise OptionError(arg, x, "must be an integer") from None
+    if v < lo:
+        raise OptionError(arg, x, f"must be >= {lo}")
+    return v
+
+
+# --- the solve ------------------------------------------------------------------------------------
+def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
+                   max_steps=100_000, dense=False, names=None, dt=None, adaptive=True):
+    """Integrate ``u' = f(t, u, p)`` given as native functions; one native call per solve.
+
+    Parameters
+    ----------
+    addresses : dict
+        Function addresses, ``{"rhs": int, "jac": int, ...}`` (``cm.addresses``); the C
+        signature is ``void f(double t, const double *u, const double *p, double *out)``.
+    n : int
+        Number of states.
+    t_span : (t0, t_end)
+        Finite, ``t0 < t_end``.
+    u0, p : float64 vectors
+        Initial state (length ``n``) and parameters.
+    saveat : sequence of times, optional
+        Output times (strictly increasing, inside ``t_span``), filled by dense interpolation.
+        Without it the output is ``t0`` and every accepted step.
+    rtol, atol : float, float or vector
+        The error of each step is measured in the weighted RMS norm with weights
+        ``atol_i + rtol*|u_i|``.
+    method : str
+        One of :data:`METHODS`.  ``"auto"`` starts with Tsit5 and watches for stiffness.
+    max_steps : int
+        Bound on attempted steps; the solve returns ``RetCode.MaxSteps`` beyond it.
+    dense : bool
+        Keep every step's stages so that ``sol(t)`` works anywhere in the span.
+    names : sequence of str, optional
+        State names for ``sol["x"]``.
+    dt, adaptive :
+        ``dt`` is the first step (chosen automatically when None); with ``adaptive=False`` every
+        step is ``dt`` (the last one shortened to end at ``t_end``) and no error is estimated.
+
+    Returns
+    -------
+    Solution
+    """
+    if method not in METHODS:
+        raise UnknownMethodError(method, list(METHODS))
+    family = METHODS[method]
+    _check_addresses(addresses, family, method)
+    n = _check_int("n", n, 1)
+    t0, tf = _check_t_span(t_span)
+    u0 = _float_vector("u0", u0, n)
+    _check_finite("u0", u0)
+    p = _float_vector("p", p)
+    _check_finite("p", p)
+    if p.size == 0:
+        p = np.zeros(1)  # a valid pointer even for parameter-free models
+    saveat_arr, save_steps = _check_saveat(saveat, t0, tf)
+    rtol, atol_arr = _check_tolerances(rtol, atol, n)
+    max_steps = _check_int("max_steps", max_steps, 1)
+    if dt is not None and (not isinstance(dt, numbers.Real) or not np.isfinite(dt) or dt <= 0):
+        raise OptionError("dt", dt, "must be a finite number > 0")
+    if not adaptive and dt is None:
+        raise OptionError("dt", dt, "adaptive=False needs a step size dt")
+    if not adaptive and family != "explicit":
+        raise OptionError("adaptive", adaptive, f"fixed steps are supported by explicit methods only, not {method!r}")
+    if names is not None:
+        names = [str(x) for x in names]
+        if len(names) != n:
+            raise ShapeError("names", (n,), (len(names),))
+
+    h0 = float(dt) if dt is not None else 0.0
+    if family in ("explicit", "auto"):
+        tab = EXPLICIT_METHODS[AUTO_EXPLICIT if family == "auto" else method]
+        stiff_bound = 0.0  # stiffness detection is wired to `auto` once an implicit method exists
+        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = explicit_rk_solve(
+            addresses["rhs"], p, t0, tf, u0, *tab.native_args(), tab.fsal, tab.order,
+            tab.error_exponent, tab.pi_beta, saveat_arr, save_steps, bool(dense), rtol, atol_arr, h0,
+            bool(adaptive), max_steps, stiff_bound)
+        used = tab.name
+        dense_output = DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense) if dense else None
+        explicit = True
+    stats = dict(zip(_status.STAT_NAMES, (int(x) for x in counters)))
+    retcode = RetCode(code)
+    return Solution(ts, us, retcode, _message(retcode, used, t_end, tf, max_steps, explicit), stats, used,
+                    names=names, dense_output=dense_output, t_reached=t_end, u_end=u_end)
+
+
+def solve_model(cm, t_span, saveat=None, u0=None, p=None, **options):
+    """:func:`solve_compiled` for a compiled model ``cm`` (``cm.addresses``, ``cm.n``, ``cm.u0``,
+    ``cm.p0``, and state names from ``cm.state_names`` when it has them)."""
+    names = getattr(cm, "state_names", None)
+    return solve_compiled(cm.addresses, cm.n, t_span, cm.u0 if u0 is None else u0, cm.p0 if p is None else p,
+                          saveat=saveat, names=options.pop("names", names), **options)

@@ -1,0 +1,281 @@
+"""Methods as data: Butcher tableaus that check their own identities.
+
+A method is an :class:`ExplicitRKTableau` -- coefficients, orders, and the paper they come
+from.  One generic stepper (:mod:`symdyn.solvers.explicit`) integrates with any of them;
+adding a method is adding a tableau here, a name in :data:`EXPLICIT_METHODS`, and a
+convergence test.
+
+Conventions (0-based stage indices, ``s_total`` rows in ``A`` and ``c``):
+
+* ``A`` is strictly lower triangular, ``c_i = sum_j A_ij``.  Stages ``0 .. stages-1`` are
+  evaluated every step; stages beyond that (``s_total > stages``) exist only for dense output
+  and are evaluated on demand, only in steps where output is interpolated.
+* ``b`` (length ``stages``) are the weights of the propagated solution;
+  ``e = b - b_hat`` the error weights of the embedded pair (sum zero).  For a
+  first-same-as-last (FSAL) method the last stage is ``f(t+h, u_new)``: its row of ``A`` is ``b``
+  and its weight is zero (its error weight need not be).
+* Dense output: ``u(t + theta*h) = u + h * sum_i b_i(theta) k_i`` with
+  ``b_i(theta) = sum_j dense[i, j] * theta**(j+1)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction as Fr
+
+import numpy as np
+
+from . import _dop853_data
+
+__all__ = ["ExplicitRKTableau", "TableauError", "TSIT5", "DP5", "DOP853", "EXPLICIT_METHODS"]
+
+#: relative tolerance of the identity checks (coefficients given as doubles)
+IDENTITY_RTOL = 1e-12
+
+
+class TableauError(ValueError):
+    """A tableau violates one of the identities every consistent method satisfies."""
+
+    def __init__(self, name, identity, residual):
+        self.name, self.identity, self.residual = name, identity, residual
+        super().__init__(f"tableau {name!r}: {identity} fails (residual {residual:.3g}); check the coefficients")
+
+
+def _rooted_tree_conditions(A, c, b, order):
+    """The order conditions ``sum b * Phi(tree) = 1/gamma(tree)`` for every tree up to order 4,
+    and the bushy-tree (quadrature) conditions up to ``order``.  Yields (label, residual)."""
+    Ac = A @ c
+    trees = {
+        1: [("sum b", b.sum(), 1.0)],
+        2: [("sum b c", b @ c, 1 / 2)],
+        3: [("sum b c^2", b @ c**2, 1 / 3), ("sum b A c", b @ Ac, 1 / 6)],
+        4: [
+            ("sum b c^3", b @ c**3, 1 / 4),
+            ("sum b c A c", b @ (c * Ac), 1 / 8),
+            ("sum b A c^2", b @ (A @ c**2), 1 / 12),
+            ("sum b A A c", b @ (A @ Ac), 1 / 24),
+        ],
+    }
+    for k in range(1, order + 1):
+        for label, got, want in trees.get(k, [(f"sum b c^{k - 1}", b @ c ** (k - 1), 1 / k)]):
+            yield label, got - want
+        if k > 4:
+            yield f"sum b c^{k - 1}", b @ c ** (k - 1) - 1 / k
+
+
+def nested_to_polynomial(factors, n_stages):
+    """Expand a dense output written in Hairer's nested form into ``b_i(theta)`` polynomials.
+
+    ``factors[j]`` is the vector (over stages) of ``F_j``, and the continuous extension is
+    ``u + h*(w_0 (F_0 + w_1 (F_1 + w_2 (F_2 + ...))))`` with ``w_j = theta`` for even ``j`` and
+    ``1 - theta`` for odd ``j`` (DOPRI5, DOP853).  Returns the ``(n_stages, degree)`` matrix of
+    coefficients of ``theta**1 .. theta**degree``.
+    """
+    deg = len(factors)
+    g = np.zeros((n_stages, deg + 1))
+    for j in reversed(range(deg)):
+        g = g.copy()
+        g[:, 0] += factors[j]
+        shifted = np.zeros_like(g)
+        shifted[:, 1:] = g[:, :-1]
+        g = shifted if j % 2 == 0 else g - shifted
+    assert np.all(g[:, 0] == 0)
+    return g[:, 1:]
+
+
+@dataclass(frozen=True)
+class ExplicitRKTableau:
+    """An embedded explicit Runge--Kutta pair with a continuous extension.
+
+    A new method provides: ``name``, ``order`` (of ``b``), ``embedded_order`` (of
+    ``b - e``), ``A``, ``c``, ``b``, ``e``, ``dense`` and ``dense_order``, whether it is
+    ``fsal``, and ``source`` (the paper).  ``e2`` is an optional second set of error
+    weights (DOP853's 3rd-order estimate, combined as in Hairer's code).  ``error_exponent``
+    is the ``q`` in ``h_new = h * err**(-1/q)`` and ``pi_beta`` the PI controller's
+    ``beta`` (Hairer's values).
+    """
+
+    name: str
+    order: int
+    embedded_order: int
+    A: np.ndarray
+    c: np.ndarray
+    b: np.ndarray
+    e: np.ndarray
+    dense: np.ndarray
+    dense_order: int
+    fsal: bool
+    source: str
+    error_exponent: float
+    pi_beta: float = 0.04
+    e2: np.ndarray | None = None
+    stages: int = field(init=False)
+
+    def __post_init__(self):
+        f = lambda x: np.ascontiguousarray(np.asarray(x, dtype=np.float64))  # noqa: E731
+        object.__setattr__(self, "A", f(self.A))
+        object.__setattr__(self, "c", f(self.c))
+        object.__setattr__(self, "b", f(self.b))
+        object.__setattr__(self, "e", f(self.e))
+        object.__setattr__(self, "dense", f(self.dense))
+        object.__setattr__(self, "e2", f(self.e2 if self.e2 is not None else np.zeros_like(self.e)))
+        object.__setattr__(self, "stages", len(self.b))
+        for arr in (self.A, self.c, self.b, self.e, self.dense, self.e2):
+            arr.setflags(write=False)
+        self.validate()
+
+    @property
+    def s_total(self):
+        """Stages including those used only for dense output."""
+        return len(self.c)
+
+    def validate(self):
+        """Check the identities; raise :class:`TableauError` naming the first that fails."""
+        s, st, A, c, b = self.stages, self.s_total, self.A, self.c, self.b
+        if A.shape != (st, st) or self.dense.shape[0] != st or self.e.shape != (s,) or self.e2.shape != (s,):
+            raise TableauError(self.name, "shapes of A, c, b, e, dense agree", np.nan)
+        if np.any(np.triu(A) != 0):
+            raise TableauError(self.name, "A strictly lower triangular", np.abs(np.triu(A)).max())
+
+        def check(identity, residual, scale=1.0):
+            if not abs(residual) <= IDENTITY_RTOL * max(1.0, scale):
+                raise TableauError(self.name, identity, residual)
+
+        for i in range(st):
+            check(f"row {i} of A sums to c[{i}]", A[i].sum() - c[i], np.abs(A[i]).sum())
+        As, cs = A[:s, :s], c[:s]
+        for label, r in _rooted_tree_conditions(As, cs, b, self.order):
+            check(f"order condition {label} (order {self.order})", r, np.abs(b).sum() * 10)
+        b_hat = b - self.e
+        for label, r in _rooted_tree_conditions(As, cs, b_hat, self.embedded_order):
+            check(f"embedded order condition {label} (order {self.embedded_order})", r, np.abs(b_hat).sum() * 10)
+        check("error weights sum to 0", self.e.sum(), np.abs(self.e).sum())
+        check("second error weights sum to 0", self.e2.sum(), np.abs(self.e2).sum())
+        if self.fsal:
+            check("FSAL: last row of A equals b", np.abs(A[s - 1, : s - 1] - b[: s - 1]).max())
+            check("FSAL: last weight is zero", b[s - 1])
+            check("FSAL: last node is 1", c[s - 1] - 1)
+        # the continuous extension: b_i(1) = b_i, and sum_i b_i(theta) c_i^(k-1) = theta^k / k
+        b_one = self.dense.sum(axis=1)
+        check("dense output at theta=1 equals b", np.abs(b_one[:s] - b).max() + np.abs(b_one[s:]).max(initial=0),
+              np.abs(self.dense).sum())
+        for theta in (0.3, 0.7):
+            bt = self.dense @ theta ** np.arange(1, self.dense.shape[1] + 1)
+            for k in range(1, self.dense_order + 1):
+                check(f"dense order condition sum b_i({theta}) c_i^{k - 1}", bt @ c ** (k - 1) - theta**k / k,
+                      np.abs(self.dense).sum() * 10)
+
+    def native_args(self):
+        """The arrays the native stepper takes, in its argument order."""
+        return self.A, self.c, self.b, self.e, self.e2, self.dense
+
+
+# --- Tsit5 ----------------------------------------------------------------------------------
+def _tsit5():
+    """Ch. Tsitouras, "Runge--Kutta pairs of order 5(4) satisfying only the first column
+    simplifying assumption", Comput. Math. Appl. 62 (2011) 770--775.  Coefficients (double
+    precision) and the expanded interpolant polynomials as in OrdinaryDiffEq.jl's
+    ``tsit_tableaus.jl``."""
+    c = [0.0, 0.161, 0.327, 0.9, 0.9800255409045097, 1.0, 1.0]
+    A = np.zeros((7, 7))
+    A[1, 0] = 0.161
+    A[2, :2] = [-0.008480655492356989, 0.335480655492357]
+    A[3, :3] = [2.8971530571054935, -6.359448489975075, 4.3622954328695815]
+    A[4, :4] = [5.325864828439257, -11.748883564062828, 7.4955393428898365, -0.09249506636175525]
+    A[5, :5] = [5.86145544294642, -12.92096931784711, 8.159367898576159, -0.071584973281401, -0.028269050394068383]
+    A[6, :6] = [0.09646076681806523, 0.01, 0.4798896504144996, 1.379008574103742, -3.290069515436081,
+                2.324710524099774]
+    b = np.append(A[6, :6], 0.0)
+    # e = b - b_hat (OrdinaryDiffEq's btilde = b_hat - b, with the opposite sign)
+    e = -np.array([-0.00178001105222577714, -0.0008164344596567469, 0.007880878010261995, -0.1447110071732629,
+                   0.5823571654525552, -0.45808210592918697, 0.015151515151515152])
+    # b_i(theta) = r_i1 theta + r_i2 theta^2 + r_i3 theta^3 + r_i4 theta^4
+    dense = np.array([
+        [1.0, -2.763706197274826, 2.9132554618219126, -1.0530884977290216],
+        [0.0, 0.13169999999999998, -0.2234, 0.1017],
+        [0.0, 3.9302962368947516, -5.941033872131505, 2.490627285651253],
+        [0.0, -12.411077166933676, 30.33818863028232, -16.548102889244902],
+        [0.0, 37.50931341651104, -88.1789048947664, 47.37952196281928],
+        [0.0, -27.896526289197286, 65.09189467479366, -34.87065786149661],
+        [0.0, 1.5, -4.0, 2.5],
+    ])
+    return ExplicitRKTableau(
+        name="tsit5", order=5, embedded_order=4, A=A, c=c, b=b, e=e, dense=dense, dense_order=4, fsal=True,
+        error_exponent=5.0, pi_beta=0.04,
+        source="Ch. Tsitouras, Comput. Math. Appl. 62 (2011) 770-775; coefficients as in OrdinaryDiffEq.jl",
+    )
+
+
+# --- Dormand--Prince 5(4) --------------------------------------------------------------------
+def _dp5():
+    """J. R. Dormand, P. J. Prince, "A family of embedded Runge--Kutta formulae", J. Comput.
+    Appl. Math. 6 (1980) 19--26; dense output of Shampine (1986) as in Hairer, Norsett & Wanner,
+    *Solving ODEs I*, Sec. II.6 (code DOPRI5).  Exact rationals."""
+    A = [[Fr(0)] * 7 for _ in range(7)]
+    A[1][:1] = [Fr(1, 5)]
+    A[2][:2] = [Fr(3, 40), Fr(9, 40)]
+    A[3][:3] = [Fr(44, 45), Fr(-56, 15), Fr(32, 9)]
+    A[4][:4] = [Fr(19372, 6561), Fr(-25360, 2187), Fr(64448, 6561), Fr(-212, 729)]
+    A[5][:5] = [Fr(9017, 3168), Fr(-355, 33), Fr(46732, 5247), Fr(49, 176), Fr(-5103, 18656)]
+    A[6][:6] = [Fr(35, 384), Fr(0), Fr(500, 1113), Fr(125, 192), Fr(-2187, 6784), Fr(11, 84)]
+    c = [sum(row) for row in A]
+    b = A[6][:6] + [Fr(0)]
+    b_hat = [Fr(5179, 57600), Fr(0), Fr(7571, 16695), Fr(393, 640), Fr(-92097, 339200), Fr(187, 2100), Fr(1, 40)]
+    e = [bi - bh for bi, bh in zip(b, b_hat)]
+    d = [Fr(-12715105075, 11282082432), Fr(0), Fr(87487479700, 32700410799), Fr(-10690763975, 1880347072),
+         Fr(701980252875, 199316789632), Fr(-1453857185, 822651844), Fr(69997945, 29380423)]
+    # u(t+theta h) = u + h theta (r1 + (1-theta)(r2 + theta (r3 + (1-theta) r4)))
+    bf = np.array([float(x) for x in b])
+    k1, k7 = np.eye(7)[0], np.eye(7)[6]
+    r1 = bf
+    r2 = k1 - bf
+    r3 = bf - k7 - r2
+    r4 = np.array([float(x) for x in d])
+    dense = nested_to_polynomial([r1, r2, r3, r4], 7)
+    fl = lambda m: np.array(m, dtype=float)  # noqa: E731
+    return ExplicitRKTableau(
+        name="dp5", order=5, embedded_order=4, A=fl(A), c=fl(c), b=fl(b), e=fl(e), dense=dense, dense_order=4,
+        fsal=True, error_exponent=5.0, pi_beta=0.04,
+        source="Dormand & Prince, J. Comput. Appl. Math. 6 (1980) 19-26; dense output Shampine (1986), "
+               "Hairer-Norsett-Wanner I, Sec. II.6",
+    )
+
+
+# --- DOP853 ------------------------------------------------------------------------------------
+def _dop853():
+    """Dormand & Prince 8(5,3) with Hairer's 7th-order dense output (code DOP853); Hairer,
+    Norsett & Wanner, *Solving ODEs I*, Sec. II.10.  See :mod:`symdyn.solvers._dop853_data`."""
+    d = _dop853_data
+    st, s = 16, 13
+    c = np.array([float(x) for x in d.C])
+    A = np.zeros((st, st))
+    for i, j, v in d.A:
+        A[i, j] = float(v)
+    b = np.append(A[12, :12], 0.0)
+    e5 = np.zeros(s)
+    for i, v in d.E5:
+        e5[i] = float(v)
+    e3 = b.copy()
+    for i, v in d.BHH:
+        e3[i] -= float(v)
+    # u(t+theta h) = u + h * theta (F0 + (1-theta)(F1 + theta (F2 + ... (1-theta)(F5 + theta F6))))
+    eye = np.eye(st)
+    bb = np.append(b, np.zeros(st - s))
+    F = [bb, eye[0] - bb, 2 * bb - eye[0] - eye[12]]
+    Dm = np.zeros((4, st))
+    for i, j, v in d.D:
+        Dm[i, j] = float(v)
+    F += list(Dm)
+    dense = nested_to_polynomial(F, st)
+    return ExplicitRKTableau(
+        name="dop853", order=8, embedded_order=5, A=A, c=c, b=b, e=e5, e2=e3, dense=dense, dense_order=7,
+        fsal=True, error_exponent=8.0, pi_beta=0.0,
+        source="Hairer, Norsett & Wanner, Solving ODEs I (2nd ed. 1993), Sec. II.10; coefficients of dop853.f",
+    )
+
+
+TSIT5 = _tsit5()
+DP5 = _dp5()
+DOP853 = _dop853()
+
+#: explicit methods by name
+EXPLICIT_METHODS = {t.name: t for t in (TSIT5, DP5, DOP853)}
