@@ -111,8 +111,8 @@ class BranchOnStateError(TraceError):
         self.condition = str(condition)
         super().__init__(
             f"the traced function branches on the state (it asked whether {self.condition} is true); "
-            "a branch cannot be traced symbolically — use np.where(cond, a, b), np.maximum/np.minimum "
-            "or np.abs instead of if/else"
+            "a branch cannot be traced symbolically — use np.where(cond, a, b) on elements (u[i]), "
+            "np.maximum/np.minimum or np.abs instead of if/else"
         )
 
 
