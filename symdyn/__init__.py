@@ -1,6 +1,6 @@
 """symdyn: a symbolic-numeric modeling compiler for ODEs.
 
-Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`,
+Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:`solve`,
 :class:`CompiledModel`, and :mod:`symdyn.errors`.
 
 >>> import symdyn as sd
@@ -11,9 +11,9 @@ Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`,
 -2.0
 """
 from . import errors
-from .compiled import CompiledModel, compile
+from .compiled import CompiledModel, compile, solve
 from .model import D, Model
 from .tracing import trace
 
-__all__ = ["CompiledModel", "D", "Model", "compile", "errors", "trace"]
+__all__ = ["CompiledModel", "D", "Model", "compile", "errors", "solve", "trace"]
 __version__ = "0.1.0"

@@ -164,6 +164,20 @@ class CompiledModel:
         pat = self.jac_pattern
         return sps.csc_matrix((vals, pat.indices.copy(), pat.indptr.copy()), shape=(self.n, self.n))
 
+    # --- solving -------------------------------------------------------------------------------
+    def solve(self, t_span, u0=None, p=None, **options):
+        """Integrate from ``t_span[0]`` to ``t_span[1]`` natively; see :func:`symdyn.solvers.solve_model`.
+
+        >>> import symdyn as sd
+        >>> m = sd.Model("m"); x = m.states("x", init=1.0); m.eq(sd.D(x), -x)
+        >>> sol = sd.compile(m).solve((0.0, 1.0), rtol=1e-10, atol=1e-12)
+        >>> round(float(sol.u[-1, 0]), 8)
+        0.36787944
+        """
+        from .solvers import solve_model  # numba loads on first solve, not on import
+
+        return solve_model(self, t_span, u0=u0, p=p, **options)
+
     # --- inspection --------------------------------------------------------------------------
     def ir(self, optimised: bool = False) -> str:
         """The LLVM IR of every function (as generated, or after optimisation)."""
@@ -175,6 +189,48 @@ class CompiledModel:
 
     def __repr__(self):
         return f"CompiledModel({self.name!r}: n={self.n}, params={self.n_params})"
+
+
+_CACHE: dict = {}
+_CACHE_SIZE = 32
+
+
+def _fingerprint(model: Model):
+    """A hashable key equal for models with the same equations, names and values."""
+    return (
+        model.name, tuple(model.state_symbols), tuple(model.param_symbols), tuple(model.init),
+        tuple(model.param_values), tuple(model.equations.items()), tuple(model.observed_exprs.items()),
+    )
+
+
+def cached_compile(model: Model, **options) -> "CompiledModel":
+    """:func:`compile`, reusing the result for a model with identical equations (in-process).
+
+    >>> import symdyn as sd
+    >>> m = sd.Model("m"); x = m.states("x", init=1.0); m.eq(sd.D(x), -x)
+    >>> cached_compile(m) is cached_compile(m)
+    True
+    """
+    key = (_fingerprint(model), tuple(sorted(options.items())))
+    cm = _CACHE.get(key)
+    if cm is None:
+        cm = compile(model, **options)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = cm
+    return cm
+
+
+def solve(model, t_span, u0=None, p=None, **options):
+    """Compile ``model`` (cached) and solve it; see :meth:`CompiledModel.solve`.
+
+    >>> import symdyn as sd
+    >>> m = sd.Model("m"); x = m.states("x", init=1.0); m.eq(sd.D(x), 1)
+    >>> round(float(sd.solve(m, (0.0, 2.0)).u[-1, 0]), 12)
+    3.0
+    """
+    cm = model if isinstance(model, CompiledModel) else cached_compile(model)
+    return cm.solve(t_span, u0=u0, p=p, **options)
 
 
 def _check_supported(programs: dict) -> None:
