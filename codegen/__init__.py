@@ -26,19 +26,24 @@ __all__ = [
 
 
 def build_module(programs: dict, dense: dict | None = None, name: str = "symdyn",
-                 fastmath: bool = False) -> ir.Module:
+                 fastmath: bool = False):
     """The IR module holding one function per program, plus dense scatter wrappers.
 
     ``dense`` maps a new function name to ``(csc_function_name, positions, size)``.
+    Returns ``(module, keepalive)``: the arrays the generated code points to.
     """
     module = ir.Module(name)
-    fns = {fname: build_function(module, fname, prog, fastmath) for fname, prog in programs.items()}
+    keepalive: list = []
+    fns = {fname: build_function(module, fname, prog, fastmath, keepalive) for fname, prog in programs.items()}
     for fname, (csc_name, positions, size) in (dense or {}).items():
-        build_dense_scatter(module, fname, fns[csc_name], positions, size)
-    return module
+        build_dense_scatter(module, fname, fns[csc_name], positions, size, keepalive)
+    return module, keepalive
 
 
 def compile_functions(programs: dict, dense: dict | None = None, name: str = "symdyn",
                       opt_level: int = 2, fastmath: bool = False) -> NativeModule:
     """Build and JIT-compile; see :func:`build_module` and :class:`NativeModule`."""
-    return NativeModule(build_module(programs, dense, name, fastmath), opt_level)
+    module, keepalive = build_module(programs, dense, name, fastmath)
+    native = NativeModule(module, opt_level)
+    native.keepalive = keepalive  # the tables must live as long as the code
+    return native

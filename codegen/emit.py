@@ -51,10 +51,13 @@ class Emitter:
     """
 
     def __init__(self, builder: ir.IRBuilder, module: ir.Module, values: dict, where: str = "",
-                 fastmath: bool = False):
+                 fastmath: bool = False, loaders: dict | None = None):
         self.b = builder
         self.module = module
         self.values = dict(values)
+        # symbol -> function emitting its value on first use (state loads: a function
+        # using 3 of 20000 states loads 3)
+        self.loaders = loaders or {}
         self.where = where
         self.flags = ("fast",) if fastmath else ()
         self._memo: dict = {}
@@ -91,10 +94,13 @@ class Emitter:
 
     # --- atoms ----------------------------------------------------------------------------
     def _emit_Symbol(self, expr):
-        try:
-            return self.values[expr]
-        except KeyError:
-            raise UnsupportedNodeError(expr, f"{self.where} (unbound symbol)") from None
+        value = self.values.get(expr)
+        if value is None:
+            loader = self.loaders.get(expr)
+            if loader is None:
+                raise UnsupportedNodeError(expr, f"{self.where} (unbound symbol)")
+            value = self.values[expr] = loader()
+        return value
 
     def _emit_Number(self, expr):
         return _const(float(expr))

@@ -23,6 +23,18 @@ def _declare(module: ir.Module, name: str, internal: bool = False) -> ir.Functio
     return fn
 
 
+def table_pointer(b: ir.IRBuilder, array: np.ndarray, keepalive: list):
+    """A pointer constant to an int64 table owned by the compiled module.
+
+    Large index tables (Jacobian positions) would cost seconds to print as IR text and
+    parse again; the module keeps the array alive instead (``keepalive``), so generated
+    code is valid only in this process.
+    """
+    table = np.ascontiguousarray(array, dtype=np.int64)
+    keepalive.append(table)
+    return b.inttoptr(ir.Constant(I64, table.ctypes.data), I64.as_pointer())
+
+
 def _load(b: ir.IRBuilder, ptr, k: int, name: str):
     return b.load(b.gep(ptr, [ir.Constant(I64, k)], inbounds=True), name=name)
 
@@ -31,7 +43,8 @@ def _store(b: ir.IRBuilder, value, ptr, k: int):
     b.store(value, b.gep(ptr, [ir.Constant(I64, k)], inbounds=True))
 
 
-def build_function(module: ir.Module, name: str, program, fastmath: bool = False) -> ir.Function:
+def build_function(module: ir.Module, name: str, program, fastmath: bool = False,
+                   keepalive: list | None = None) -> ir.Function:
     """Emit ``void name(double t, const double *u, const double *p, double *out)``.
 
     ``program`` is a :class:`symdyn.passes.Program` (anything with ``t``, ``states``,
@@ -44,53 +57,91 @@ def build_function(module: ir.Module, name: str, program, fastmath: bool = False
     >>> from symdyn.passes import Program
     >>> x, t = sp.symbols("x t")
     >>> m = ir.Module("doc")
-    >>> f = build_function(m, "rhs", Program(t, (x,), (), (), (-x,)))
+    >>> f = build_function(m, "rhs", Program(t, (x,), (), (), (-x,)), keepalive=[])
     >>> f.name
     'rhs'
     """
+    keepalive = [] if keepalive is None else keepalive
     if isinstance(program, (list, tuple)):
         if len(program) == 1:
-            return build_function(module, name, program[0], fastmath)
-        return _build_chunked(module, name, program, fastmath)
-    return _build_body(_declare(module, name), module, name, program, fastmath)
+            return build_function(module, name, program[0], fastmath, keepalive)
+        return _build_chunked(module, name, program, fastmath, keepalive)
+    return _build_body(_declare(module, name), module, name, program, fastmath, keepalive)
 
 
-def _build_chunked(module, name, chunks, fastmath):
+def _build_chunked(module, name, chunks, fastmath, keepalive):
     fn = _declare(module, name)
     t, u, p, out = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    offset = 0
-    for i, chunk in enumerate(chunks):
-        part = _build_body(_declare(module, f"{name}.{i}", internal=True), module, name, chunk, fastmath)
-        b.call(part, [t, u, p, b.gep(out, [ir.Constant(I64, offset)], inbounds=True)])
-        offset += chunk.n_outputs
+    for i, chunk in enumerate(chunks):  # every chunk writes its own (absolute) slots
+        part = _build_body(_declare(module, f"{name}.{i}", internal=True), module, name, chunk, fastmath,
+                           keepalive)
+        b.call(part, [t, u, p, out])
     b.ret_void()
     return fn
 
 
-def _build_body(fn, module, name, program, fastmath):
+def _build_body(fn, module, name, program, fastmath, keepalive):
     t, u, p, out = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     values = {program.t: t}
-    for k, s in enumerate(program.states):
-        values[s] = _load(b, u, k, str(s))
-    for k, s in enumerate(program.params):
+    for k, s in enumerate(program.params):  # loaded up front: loops use them
         values[s] = _load(b, p, k, str(s))
-    em = Emitter(b, module, values, where=f"function {name}", fastmath=fastmath)
+    loaders = {s: (lambda k=k, s=s: _load(b, u, k, str(s))) for k, s in enumerate(program.states)}
+    em = Emitter(b, module, values, where=f"function {name}", fastmath=fastmath, loaders=loaders)
     for tmp, expr in program.assignments:
         em.bind(tmp, em.emit(expr))
-    for k, expr in enumerate(program.outputs):
+    for k, (slot, expr) in enumerate(zip(program.slots, program.outputs)):
         if expr.is_Number:
-            _store(b, ir.Constant(DOUBLE, float(expr)), out, k)
+            _store(b, ir.Constant(DOUBLE, float(expr)), out, slot)
         else:
             em.where = f"function {name}, output {program.labels[k] if program.labels else k}"
-            _store(b, em.emit(expr), out, k)
+            _store(b, em.emit(expr), out, slot)
+    base = {program.t: t, **{s: values[s] for s in program.params}}
+    for k, loop in enumerate(program.loops):
+        _build_loop(fn, b, module, f"{name}.loop{k}", loop, base, u, out, fastmath, keepalive)
     b.ret_void()
     return fn
 
 
+def _build_loop(fn, b, module, name, loop, base_values, u, out, fastmath, keepalive):
+    """Emit ``for i in range(count): out[pos(i)] = body(u[a(i) + offsets])`` at ``b``.
+
+    ``base_values`` (time and parameters) are loaded before the loop; the body's
+    placeholders are loaded at ``a(i) = anchor_start + anchor_stride*i`` plus their
+    offsets; ``pos(i)`` is an arithmetic progression or a constant table.
+    """
+    c = lambda v: ir.Constant(I64, int(v))  # noqa: E731
+    pre = b.block
+    body_bb = fn.append_basic_block(f"{name}.body")
+    done_bb = fn.append_basic_block(f"{name}.done")
+    b.branch(body_bb)
+    b.position_at_end(body_bb)
+    i = b.phi(I64, name="i")
+    i.add_incoming(c(0), pre)
+    anchor = b.add(b.mul(i, c(loop.anchor_stride)), c(loop.anchor_start), name="a")
+    values = dict(base_values)
+    for ph, off in zip(loop.placeholders, loop.offsets):
+        values[ph] = b.load(b.gep(u, [b.add(anchor, c(off))], inbounds=True), name=f"u_a{off:+d}")
+    em = Emitter(b, module, values, where=f"function {name} ({loop.label})", fastmath=fastmath)
+    for tmp, expr in loop.body.assignments:
+        em.bind(tmp, em.emit(expr))
+    value = em.emit(loop.body.outputs[0])
+    progression = loop.out_progression()
+    if progression is not None:
+        slot = b.add(b.mul(i, c(progression[1])), c(progression[0]))
+    else:
+        table = table_pointer(b, loop.out_positions, keepalive)
+        slot = b.load(b.gep(table, [i], inbounds=True))
+    b.store(value, b.gep(out, [slot], inbounds=True))
+    nxt = b.add(i, c(1))
+    i.add_incoming(nxt, b.block)
+    b.cbranch(b.icmp_signed("<", nxt, c(loop.count)), body_bb, done_bb)
+    b.position_at_end(done_bb)
+
+
 def build_dense_scatter(module: ir.Module, name: str, csc_fn: ir.Function, positions: np.ndarray,
-                        size: int) -> ir.Function:
+                        size: int, keepalive: list) -> ir.Function:
     """Emit ``name`` writing the dense column-major matrix whose CSC values ``csc_fn`` computes.
 
     The CSC values are computed into the front of ``out`` and moved in place to their
@@ -110,11 +161,7 @@ def build_dense_scatter(module: ir.Module, name: str, csc_fn: ir.Function, posit
                     ir.Constant(ir.IntType(1), 0)])
     b.call(csc_fn, [t, u, p, out])
     if nnz:
-        table_type = ir.ArrayType(I64, nnz)
-        table = ir.GlobalVariable(module, table_type, name=f"{name}_positions")
-        table.global_constant = True
-        table.linkage = "private"
-        table.initializer = ir.Constant(table_type, [int(x) for x in positions])
+        table = table_pointer(b, positions, keepalive)
         loop = fn.append_basic_block("scatter")
         done = fn.append_basic_block("done")
         b.branch(loop)
@@ -125,7 +172,7 @@ def build_dense_scatter(module: ir.Module, name: str, csc_fn: ir.Function, posit
         src = b.gep(out, [km1], inbounds=True)
         value = b.load(src)
         b.store(ir.Constant(DOUBLE, 0.0), src)
-        pos = b.load(b.gep(table, [ir.Constant(I64, 0), km1], inbounds=True))
+        pos = b.load(b.gep(table, [km1], inbounds=True))
         b.store(value, b.gep(out, [pos], inbounds=True))
         k.add_incoming(km1, loop)
         b.cbranch(b.icmp_signed(">", km1, ir.Constant(I64, 0)), loop, done)

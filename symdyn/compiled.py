@@ -236,10 +236,12 @@ def solve(model, t_span, u0=None, p=None, **options):
 def _check_supported(programs: dict) -> None:
     """Name the equation holding a node the code generator cannot compile."""
     for prog in programs.values():
-        for label, expr in zip(prog.labels, prog.outputs):
-            node = codegen.unsupported_nodes(expr)
-            if node is not None:
-                raise errors.UnsupportedNodeError(node, f"{label} = {expr}")
+        pieces = [(prog.labels, prog.outputs)] + [(lp.body.labels, lp.body.outputs) for lp in prog.loops]
+        for labels, outputs in pieces:
+            for label, expr in zip(labels, outputs):
+                node = codegen.unsupported_nodes(expr)
+                if node is not None:
+                    raise errors.UnsupportedNodeError(node, f"{label} = {expr}")
 
 
 def compile(model: Model, *, jacobian: bool = True, opt_level: int = 2, fastmath: bool = False) -> CompiledModel:

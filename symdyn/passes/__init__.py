@@ -16,12 +16,12 @@ The pipeline is the visible list in :mod:`symdyn.passes.pipeline`:
 """
 from .constants import fold_constants
 from .cse import cse
-from .lower import Program, lower
+from .lower import Loop, Program, find_families, lower
 from .pipeline import MODEL_PASSES, PROGRAM_PASSES, compile_programs, rewrite
 from .powers import expand_powers
 from .substitute import substitute_observed
 
 __all__ = [
-    "MODEL_PASSES", "PROGRAM_PASSES", "Program", "compile_programs", "cse", "expand_powers",
+    "Loop", "MODEL_PASSES", "PROGRAM_PASSES", "Program", "find_families", "compile_programs", "cse", "expand_powers",
     "fold_constants", "lower", "rewrite", "substitute_observed",
 ]

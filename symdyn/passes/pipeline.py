@@ -54,6 +54,14 @@ def compile_programs(model: Model, jacobian: bool = True, passes=None, check=Non
     for name, prog in programs.items():
         chunks = prog.split(chunk_size)
         for p in PROGRAM_PASSES if passes is None else passes:
-            chunks = [p(c) for c in chunks]
+            chunks = [apply_pass(p, c) for c in chunks]
         chunked[name] = chunks
     return chunked, pattern
+
+
+def apply_pass(program_pass, program):
+    """Run a program pass on a program and on the body of each of its loops."""
+    program = program_pass(program)
+    if program.loops:
+        program = program.with_loops([lp.with_body(program_pass(lp.body)) for lp in program.loops])
+    return program

@@ -12,6 +12,8 @@ NON_FINITE = 3
 LINEAR_SOLVE_FAILED = 4
 #: internal: an explicit kernel detected stiffness and stopped so that `auto` can switch
 STIFF = 100
+#: internal: a stiff kernel under `auto` found the problem non-stiff and stopped
+NONSTIFF = 101
 
 # indices into the counters array
 NFEV, NJEV, NSTEPS, NACCEPT, NREJECT, NLU = 0, 1, 2, 3, 4, 5

@@ -115,3 +115,24 @@ def initial_step(rhs, p, t0, tf, u0, f0, order, rtol, atol, u1, f1):
     else:
         h1 = (0.01 / dmax) ** (1.0 / (order + 1))
     return min(100.0 * h0, h1, tf - t0)
+
+
+#: bounds of the step ratio in the predictive controller (RADAU5/RODAS: FACL = 5, FACR = 1/8)
+PRED_FACMIN = 0.2
+PRED_FACMAX = 8.0
+#: floor of the previous accepted error in the predictive controller
+ERRACC_MIN = 1e-2
+
+
+@numba.njit(cache=True)
+def predictive_factor(err, q, h, hacc, erracc, first):
+    """Step factor after an accepted step, Gustafsson's predictive controller as in Hairer's
+    RADAU5/RODAS: the larger step (smaller quotient) of the standard rule and
+    ``(h_acc/h) * (err**2/err_acc)**(1/q)``; clamped to [PRED_FACMIN, PRED_FACMAX]."""
+    e = max(err, 1e-10)
+    quot = min(1.0 / PRED_FACMIN, max(1.0 / PRED_FACMAX, e ** (1.0 / q) / SAFETY))
+    if not first:
+        gus = (hacc / h) * (e * e / erracc) ** (1.0 / q) / SAFETY
+        gus = min(1.0 / PRED_FACMIN, max(1.0 / PRED_FACMAX, gus))
+        quot = max(quot, gus)
+    return 1.0 / quot

@@ -8,7 +8,7 @@ import numpy as np
 from . import _status
 from ..errors import UnknownNameError
 
-__all__ = ["RetCode", "Solution", "DenseOutput"]
+__all__ = ["RetCode", "Solution", "DenseOutput", "PiecewiseDense"]
 
 
 class RetCode(enum.IntEnum):
@@ -29,8 +29,8 @@ def _message(code, method, t, t_end, max_steps, explicit):
         tip = (f"{where}: max_steps={max_steps} reached with {method}; "
                "raise max_steps or loosen rtol/atol")
         if explicit:
-            tip += ("; if the problem is stiff (many tiny steps), it needs an implicit method "
-                    "(Rosenbrock/Radau; not yet in symdyn.solvers)")
+            tip += ("; if the problem is stiff (many tiny steps), it needs an implicit method: "
+                    "method='rodas5p' (or 'auto', which switches when it detects stiffness)")
         return tip
     if code == RetCode.StepSizeTooSmall:
         return (f"{where}: the step size fell below the round-off limit with {method}; the solution "
@@ -49,9 +49,11 @@ def _message(code, method, t, t_end, max_steps, explicit):
 class DenseOutput:
     """Evaluate the continuous extension of every accepted step (``Solution(t)``)."""
 
-    def __init__(self, t0, t_end, rec_t, rec_h, rec_u, rec_k, dense):
+    def __init__(self, t0, t_end, rec_t, rec_h, rec_u, rec_k, dense, scale_h=True):
         self.t0, self.t_end = t0, t_end
         self.rec_t, self.rec_h, self.rec_u, self.rec_k, self.dense = rec_t, rec_h, rec_u, rec_k, dense
+        # explicit RK: u + h*sum b_i(theta) k_i; Rosenbrock increments already carry the h
+        self.scale = 1.0 if not scale_h else None
 
     def __call__(self, t):
         t = np.asarray(t, dtype=float)
@@ -64,7 +66,30 @@ class DenseOutput:
         theta = (tt - self.rec_t[i]) / h
         powers = theta[:, None] ** np.arange(1, self.dense.shape[1] + 1)  # (m, deg)
         bt = powers @ self.dense.T  # (m, s_total)
-        out = self.rec_u[i] + h[:, None] * np.einsum("ms,msn->mn", bt, self.rec_k[i])
+        w = h[:, None] if self.scale is None else self.scale
+        out = self.rec_u[i] + w * np.einsum("ms,msn->mn", bt, self.rec_k[i])
+        return out[0] if scalar else out
+
+
+class PiecewiseDense:
+    """Dense output of a solve that switched methods: one :class:`DenseOutput` per segment."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+        self.t0, self.t_end = pieces[0].t0, pieces[-1].t_end
+        self.starts = np.array([pc.t0 for pc in pieces])
+
+    def __call__(self, t):
+        t = np.asarray(t, dtype=float)
+        scalar = t.ndim == 0
+        tt = np.atleast_1d(t)
+        if np.any(tt < self.t0) or np.any(tt > self.t_end) or not np.all(np.isfinite(tt)):
+            raise ValueError(f"dense output is defined on [{self.t0!r}, {self.t_end!r}]; got t outside it")
+        seg = np.clip(np.searchsorted(self.starts, tt, side="right") - 1, 0, len(self.pieces) - 1)
+        out = np.empty((tt.size, self.pieces[0].rec_u.shape[1]))
+        for k in np.unique(seg):
+            sel = seg == k
+            out[sel] = self.pieces[k](np.minimum(tt[sel], self.pieces[k].t_end))
         return out[0] if scalar else out
 
 
@@ -79,7 +104,7 @@ class Solution:
     """
 
     def __init__(self, t, u, retcode, message, stats, method, names=None, dense_output=None,
-                 t_reached=None, u_end=None):
+                 t_reached=None, u_end=None, segments=None):
         self.t, self.u = t, u
         self.retcode = RetCode(retcode)
         self.message = message
@@ -89,6 +114,8 @@ class Solution:
         self._dense = dense_output
         self.t_reached = t_reached
         self.u_end = u_end
+        #: [(t_start, method), ...]: where each method took over (one entry unless `auto` switched)
+        self.segments = segments if segments is not None else [(float(t[0]) if len(t) else None, method)]
 
     @property
     def success(self):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import weakref
 
 import numpy as np
 
@@ -24,20 +25,29 @@ from .errors import (
     UnknownMethodError,
 )
 from .explicit import explicit_rk_solve
-from .solution import DenseOutput, RetCode, Solution, _message
-from .tableaus import EXPLICIT_METHODS
+from .rosenbrock import rosenbrock_solve
+from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
+from .tableaus import EXPLICIT_METHODS, ROSENBROCK_METHODS
 
 __all__ = ["solve_compiled", "solve_model", "METHODS"]
 
 #: Hairer's bound on h*|lambda| above which DOPRI5 calls a step stiff (HNW II, Sec. IV.2)
 STIFF_BOUND = 3.25
-#: the method `auto` starts with
+#: `auto` goes back to the explicit method when h*||J|| stays below this (an explicit method is
+#: stable there with room to spare: Tsit5's real stability interval is about [-3.5, 0])
+NONSTIFF_BOUND = 1.0
+#: the methods `auto` starts with and switches to
 AUTO_EXPLICIT = "tsit5"
+AUTO_STIFF = "rodas5p"
 
 #: every method name and its family
-METHODS = {**{name: "explicit" for name in EXPLICIT_METHODS}, "auto": "auto"}
-#: the native functions each family calls
-NEEDS = {"explicit": ("rhs",), "auto": ("rhs",)}
+METHODS = {
+    **{name: "explicit" for name in EXPLICIT_METHODS},
+    **{name: "rosenbrock" for name in ROSENBROCK_METHODS},
+    "auto": "auto",
+}
+#: the native functions each family calls (`auto` uses "jac" when present, for its stiff method)
+NEEDS = {"explicit": ("rhs",), "rosenbrock": ("rhs", "jac"), "auto": ("rhs",)}
 
 
 # --- argument checks ----------------------------------------------------------------------------
@@ -131,15 +141,33 @@ def _check_int(arg, x, lo):
 
 
 # --- the solve ------------------------------------------------------------------------------------
+def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
+         max_steps, switch_bound, autonomous):
+    """One native call: integrate with one method from t0 until tf (or a switch signal)."""
+    if family == "explicit":
+        return explicit_rk_solve(
+            addresses["rhs"], p, t0, tf, u0, *tab.native_args(), tab.fsal, tab.order, tab.error_exponent,
+            tab.pi_beta, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps, switch_bound)
+    return rosenbrock_solve(
+        addresses["rhs"], addresses["jac"], p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
+        tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
+        max_steps, switch_bound)
+
+
+def _tableau(name):
+    return EXPLICIT_METHODS.get(name) or ROSENBROCK_METHODS[name]
+
+
 def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
-                   max_steps=100_000, dense=False, names=None, dt=None, adaptive=True):
+                   max_steps=100_000, dense=False, names=None, dt=None, adaptive=True, autonomous=False):
     """Integrate ``u' = f(t, u, p)`` given as native functions; one native call per solve.
 
     Parameters
     ----------
     addresses : dict
         Function addresses, ``{"rhs": int, "jac": int, ...}`` (``cm.addresses``); the C
-        signature is ``void f(double t, const double *u, const double *p, double *out)``.
+        signature is ``void f(double t, const double *u, const double *p, double *out)``;
+        ``jac`` writes the dense column-major Jacobian (needed by Rosenbrock methods).
     n : int
         Number of states.
     t_span : (t0, t_end)
@@ -153,7 +181,8 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
         The error of each step is measured in the weighted RMS norm with weights
         ``atol_i + rtol*|u_i|``.
     method : str
-        One of :data:`METHODS`.  ``"auto"`` starts with Tsit5 and watches for stiffness.
+        One of :data:`METHODS`.  ``"auto"`` starts with Tsit5, switches to Rodas5P when it
+        detects stiffness (if ``addresses`` has ``jac``) and back when the problem is no longer stiff.
     max_steps : int
         Bound on attempted steps; the solve returns ``RetCode.MaxSteps`` beyond it.
     dense : bool
@@ -163,6 +192,9 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     dt, adaptive :
         ``dt`` is the first step (chosen automatically when None); with ``adaptive=False`` every
         step is ``dt`` (the last one shortened to end at ``t_end``) and no error is estimated.
+    autonomous : bool
+        True when ``f`` does not depend on ``t``: Rosenbrock methods then skip ``df/dt`` (one
+        right-hand side call per Jacobian).
 
     Returns
     -------
@@ -187,33 +219,124 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
         raise OptionError("dt", dt, "must be a finite number > 0")
     if not adaptive and dt is None:
         raise OptionError("dt", dt, "adaptive=False needs a step size dt")
-    if not adaptive and family != "explicit":
-        raise OptionError("adaptive", adaptive, f"fixed steps are supported by explicit methods only, not {method!r}")
+    if not adaptive and family == "auto":
+        raise OptionError("adaptive", adaptive, "fixed steps need a named method, not 'auto'")
     if names is not None:
         names = [str(x) for x in names]
         if len(names) != n:
             raise ShapeError("names", (n,), (len(names),))
+    if family == "auto" and addresses.get("jac") is not None:
+        _check_addresses(addresses, "rosenbrock", method)
+    return _solve(addresses, family, method, n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
+                  max_steps, bool(dense), names, float(dt) if dt is not None else 0.0, bool(adaptive),
+                  bool(autonomous))
 
-    h0 = float(dt) if dt is not None else 0.0
-    if family in ("explicit", "auto"):
-        tab = EXPLICIT_METHODS[AUTO_EXPLICIT if family == "auto" else method]
-        stiff_bound = 0.0  # stiffness detection is wired to `auto` once an implicit method exists
-        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = explicit_rk_solve(
-            addresses["rhs"], p, t0, tf, u0, *tab.native_args(), tab.fsal, tab.order,
-            tab.error_exponent, tab.pi_beta, saveat_arr, save_steps, bool(dense), rtol, atol_arr, h0,
-            bool(adaptive), max_steps, stiff_bound)
-        used = tab.name
-        dense_output = DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense) if dense else None
-        explicit = True
-    stats = dict(zip(_status.STAT_NAMES, (int(x) for x in counters)))
+
+def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol, atol, max_steps, dense,
+           names, h0, adaptive, autonomous):
+    """The native calls behind :func:`solve_compiled`, on checked arguments."""
+    if family != "auto":
+        tab = _tableau(method)
+        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = _run(
+            tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
+            max_steps, 0.0, autonomous)
+        dense_output = (DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=family == "explicit")
+                        if dense else None)
+        stats = dict(zip(_status.STAT_NAMES, (int(x) for x in counters)))
+        retcode = RetCode(code)
+        return Solution(ts, us, retcode, _message(retcode, tab.name, t_end, tf, max_steps, family == "explicit"),
+                        stats, tab.name, names=names, dense_output=dense_output, t_reached=t_end, u_end=u_end,
+                        segments=[(t0, tab.name)])
+
+    # auto: alternate explicit and Rosenbrock kernels, each stopping with STIFF / NONSTIFF
+    can_switch = addresses.get("jac") is not None
+    fam = "explicit"
+    t, u = t0, u0
+    total = np.zeros(_status.NSTATS, np.int64)
+    ts_parts, us_parts, pieces, segments = [], [], [], []
+    steps_left = max_steps
+    while True:
+        name = AUTO_EXPLICIT if fam == "explicit" else AUTO_STIFF
+        tab = _tableau(name)
+        bound = (STIFF_BOUND if can_switch else 0.0) if fam == "explicit" else NONSTIFF_BOUND
+        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = _run(
+            tab, fam, addresses, p, t, tf, u, saveat, save_steps, dense, rtol, atol, h0 if not segments else 0.0,
+            True, steps_left, bound, autonomous)
+        if segments and save_steps:  # the segment's first point is the previous segment's last
+            ts, us = ts[1:], us[1:]
+        ts_parts.append(ts)
+        us_parts.append(us)
+        segments.append((t, tab.name))
+        if dense:
+            pieces.append(DenseOutput(t, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=fam == "explicit"))
+        total += counters
+        steps_left -= int(counters[_status.NSTEPS])
+        t, u = t_end, u_end
+        if code not in (_status.STIFF, _status.NONSTIFF):
+            break
+        if steps_left <= 0:
+            code = _status.MAX_STEPS
+            break
+        fam = "rosenbrock" if code == _status.STIFF else "explicit"
+        if not save_steps:
+            saveat = saveat[saveat > t]
+    used = []
+    for _, name in segments:
+        if name not in used:
+            used.append(name)
+    label = "+".join(used)
+    ts = ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts)
+    us = us_parts[0] if len(us_parts) == 1 else np.concatenate(us_parts)
+    dense_output = None
+    if dense:
+        dense_output = pieces[0] if len(pieces) == 1 else PiecewiseDense(pieces)
+    stats = dict(zip(_status.STAT_NAMES, (int(x) for x in total)))
     retcode = RetCode(code)
-    return Solution(ts, us, retcode, _message(retcode, used, t_end, tf, max_steps, explicit), stats, used,
-                    names=names, dense_output=dense_output, t_reached=t_end, u_end=u_end)
+    return Solution(ts, us, retcode, _message(retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
+                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
 
 
-def solve_model(cm, t_span, saveat=None, u0=None, p=None, **options):
-    """:func:`solve_compiled` for a compiled model ``cm`` (``cm.addresses``, ``cm.n``, ``cm.u0``,
-    ``cm.p0``, and state names from ``cm.state_names`` when it has them)."""
-    names = getattr(cm, "state_names", None)
-    return solve_compiled(cm.addresses, cm.n, t_span, cm.u0 if u0 is None else u0, cm.p0 if p is None else p,
-                          saveat=saveat, names=options.pop("names", names), **options)
+_AUTONOMOUS = weakref.WeakKeyDictionary()
+
+
+def _is_autonomous(cm):
+    """Whether the compiled model's right-hand side is free of ``t`` (computed once per model)."""
+    try:
+        return _AUTONOMOUS[cm]
+    except (KeyError, TypeError):
+        pass
+    try:
+        model = cm.model
+        result = not any(expr.has(model.t) for expr in model.rhs)
+        result = result and not any(expr.has(model.t) for expr in model.observed_exprs.values())
+    except AttributeError:
+        result = False
+    try:
+        _AUTONOMOUS[cm] = result
+    except TypeError:
+        pass
+    return result
+
+
+def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
+                max_steps=100_000, dense=False, **options):
+    """:func:`solve_compiled` for a compiled model ``cm`` (``symdyn.compile(model)``).
+
+    ``u0`` and ``p`` default to the model's declared values and may be arrays (in
+    ``cm.state_names`` / ``cm.param_names`` order) or ``{name: value}`` dicts (checked by
+    ``cm.state_array`` / ``cm.params_array`` when the model has them).  Autonomy (no ``t`` in the
+    equations) is detected once per model so that Rosenbrock methods skip ``df/dt``.  Other
+    options (``names``, ``dt``, ``adaptive``) are passed on.
+    """
+    if u0 is None:
+        u0 = cm.u0
+    elif hasattr(cm, "state_array"):
+        u0 = cm.state_array(u0, "u0")
+    if hasattr(cm, "params_array"):
+        p = cm.params_array(p)
+    elif p is None:
+        p = cm.p0
+    names = options.pop("names", getattr(cm, "state_names", None))
+    options.setdefault("autonomous", _is_autonomous(cm))
+    return solve_compiled(cm.addresses, cm.n, t_span, u0, p, saveat=saveat, rtol=rtol, atol=atol,
+                          method=method, max_steps=max_steps, dense=dense, names=names, **options)

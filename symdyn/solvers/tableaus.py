@@ -279,3 +279,252 @@ DOP853 = _dop853()
 
 #: explicit methods by name
 EXPLICIT_METHODS = {t.name: t for t in (TSIT5, DP5, DOP853)}
+
+
+# === Rosenbrock methods ============================================================================
+#: order conditions of Rosenbrock methods up to order 4 (Hairer & Wanner II, Table IV.7.1), as
+#: (label, order, function of (b, alpha, beta) -> computed value, function of gamma -> target)
+def _rosenbrock_conditions(b, alpha, beta, gamma, order):
+    """Yield (label, residual) for the conditions up to ``order`` (<= 4, plus the bushy tree of
+    order 5 when ``order >= 5``).  ``alpha``/``beta`` are strictly lower triangular, ``beta =
+    alpha + Gamma`` off the diagonal, in the untransformed form of HW II, Sec. IV.7."""
+    a = alpha.sum(axis=1)
+    bp = beta.sum(axis=1)
+    g = gamma
+    conds = [
+        (1, "sum b", b.sum(), 1.0),
+        (2, "sum b beta'", b @ bp, 0.5 - g),
+        (3, "sum b alpha^2", b @ a**2, 1 / 3),
+        (3, "sum b beta beta'", b @ (beta @ bp), 1 / 6 - g + g**2),
+        (4, "sum b alpha^3", b @ a**3, 1 / 4),
+        (4, "sum b alpha (alpha beta')", b @ (a * (alpha @ bp)), 1 / 8 - g / 3),
+        (4, "sum b beta alpha^2", b @ (beta @ a**2), 1 / 12 - g / 3),
+        (4, "sum b beta beta beta'", b @ (beta @ (beta @ bp)), 1 / 24 - g / 2 + 1.5 * g**2 - g**3),
+        (5, "sum b alpha^4", b @ a**4, 1 / 5),
+    ]
+    for k, label, got, want in conds:
+        if k <= order:
+            yield label, got - want
+
+
+@dataclass(frozen=True)
+class RosenbrockTableau:
+    """A Rosenbrock method in Hairer's transformed form (HW II, Sec. IV.7, eq. 7.25ff).
+
+    With ``W = I/(h*gamma) - J`` (``J = df/du`` at the step's start) the stage increments are
+
+        W U_i = f(t + c_i h, u + sum_{j<i} A_ij U_j) + sum_{j<i} (C_ij / h) U_j + h d_i df/dt,
+
+    ``u_new = u + sum_i b_i U_i``, the error estimate is ``sum_i e_i U_i`` (``b - e`` are the weights
+    of the embedded method) and the dense output is ``u + sum_i b_i(theta) U_i`` with
+    ``b_i(theta) = sum_j dense[i, j] theta**(j+1)``.
+
+    A new method provides ``name``, ``order``, ``embedded_order``, ``gamma``, ``A``, ``C``, ``c``, ``d``,
+    ``b``, ``e``, ``dense``, ``dense_order`` and ``source``.  The constructor transforms back to the
+    classical form (``Gamma^-1 = I/gamma - C``, ``alpha = A Gamma``, weights ``b Gamma``) and checks
+    ``c_i = sum_j alpha_ij``, ``d_i = sum_j Gamma_ij``, the order conditions of the method and of its
+    embedded method, and ``b_i(1) = b_i``.
+    """
+
+    name: str
+    order: int
+    embedded_order: int
+    gamma: float
+    A: np.ndarray
+    C: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    b: np.ndarray
+    e: np.ndarray
+    dense: np.ndarray
+    dense_order: int
+    source: str
+    stages: int = field(init=False)
+
+    def __post_init__(self):
+        f = lambda x: np.ascontiguousarray(np.asarray(x, dtype=np.float64))  # noqa: E731
+        for name in ("A", "C", "c", "d", "b", "e", "dense"):
+            object.__setattr__(self, name, f(getattr(self, name)))
+            getattr(self, name).setflags(write=False)
+        object.__setattr__(self, "stages", len(self.b))
+        self.validate()
+
+    @property
+    def error_exponent(self):
+        """``q`` in ``h_new = h * err**(-1/q)``: the local error estimate is O(h^q)."""
+        return float(min(self.order, self.embedded_order) + 1)
+
+    def classical(self):
+        """``(alpha, Gamma, weights, embedded weights)`` of the untransformed method."""
+        s = self.stages
+        ginv = np.eye(s) / self.gamma - self.C
+        G = np.linalg.inv(ginv)
+        return self.A @ G, G, self.b @ G, (self.b - self.e) @ G
+
+    def validate(self):
+        s = self.stages
+        shapes = [(self.A, (s, s)), (self.C, (s, s)), (self.c, (s,)), (self.d, (s,)), (self.e, (s,))]
+        if any(x.shape != shp for x, shp in shapes) or self.dense.shape[0] != s:
+            raise TableauError(self.name, "shapes of A, C, c, d, b, e, dense agree", np.nan)
+        if np.any(np.triu(self.A) != 0) or np.any(np.triu(self.C) != 0):
+            raise TableauError(self.name, "A and C strictly lower triangular", np.nan)
+        alpha, G, bw, bhat = self.classical()
+
+        def check(identity, residual, scale=1.0):
+            if not abs(residual) <= 1e-10 * max(1.0, scale):
+                raise TableauError(self.name, identity, residual)
+
+        for i in range(s):
+            check(f"c[{i}] = sum_j alpha[{i}, j]", alpha[i].sum() - self.c[i], np.abs(alpha[i]).sum())
+            check(f"d[{i}] = sum_j Gamma[{i}, j]", G[i].sum() - self.d[i], np.abs(G[i]).sum())
+        beta = alpha + np.tril(G, -1)
+        for label, r in _rosenbrock_conditions(bw, alpha, beta, self.gamma, self.order):
+            check(f"order condition {label} (order {self.order})", r, np.abs(bw).sum() * 10)
+        for label, r in _rosenbrock_conditions(bhat, alpha, beta, self.gamma, self.embedded_order):
+            check(f"embedded order condition {label} (order {self.embedded_order})", r, np.abs(bhat).sum() * 10)
+        b_one = self.dense.sum(axis=1)
+        check("dense output at theta=1 equals b", np.abs(b_one - self.b).max(), np.abs(self.dense).sum())
+
+    def native_args(self):
+        """The arrays the native stepper takes, in its argument order."""
+        return self.A, self.C, self.c, self.d, self.b, self.e, self.dense
+
+
+def _rodas_dense(b, H):
+    """Rodas' interpolant ``(1-th) u + th (u_new + (1-th)(K1 + th K2 + th^2 K3 ...))`` with
+    ``K_r = sum_i H[r, i] U_i`` (OrdinaryDiffEq.jl's form) as polynomials ``b_i(theta)``."""
+    s, r = H.shape[1], H.shape[0]
+    dense = np.zeros((s, r + 2))
+    dense[:, 0] += b  # theta * b
+    for k in range(r):  # (theta - theta^2) theta^k H_k
+        dense[:, k] += H[k]
+        dense[:, k + 1] -= H[k]
+    return dense[:, : r + 1]
+
+
+def _stiffly_accurate_rows(a_rows, s):
+    """Rodas' stage inputs: rows of ``a`` given for the first stages; every later stage starts
+    from the previous stage's input plus its increment (u_{i+1} = u_i + U_i)."""
+    A = np.zeros((s, s))
+    for i, row in enumerate(a_rows, start=1):
+        A[i, : len(row)] = row
+    for i in range(len(a_rows) + 1, s):
+        A[i, : i - 1] = A[i - 1, : i - 1]
+        A[i, i - 1] = 1.0
+    b = A[s - 1].copy()
+    b[s - 1] = 1.0
+    return A, b
+
+
+def _lower(rows, s):
+    M = np.zeros((s, s))
+    for i, row in enumerate(rows, start=1):
+        M[i, : len(row)] = row
+    return M
+
+
+def _rodas4():
+    """E. Hairer, G. Wanner, *Solving ODEs II*, 2nd ed., Sec. VI.4 (code RODAS, method 1);
+    coefficients and dense output as in OrdinaryDiffEq.jl's ``Rodas4Tableau``."""
+    s = 6
+    A, b = _stiffly_accurate_rows([
+        [1.544],
+        [0.9466785280815826, 0.2557011698983284],
+        [3.314825187068521, 2.896124015972201, 0.9986419139977817],
+        [1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950],
+    ], s)
+    C = _lower([
+        [-5.6688],
+        [-2.430093356833875, -0.2063599157091915],
+        [-0.1073529058151375, -9.594562251023355, -20.47028614809616],
+        [7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160],
+        [8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054],
+    ], s)
+    c = [0.0, 0.386, 0.21, 0.63, 1.0, 1.0]
+    d = [0.25, -0.1043, 0.1035, -0.03620000000000023, 0.0, 0.0]
+    H = np.array([
+        [10.12623508344586, -7.487995877610167, -34.80091861555747, -7.992771707568823, 1.025137723295662, 0.0],
+        [-0.6762803392801253, 6.087714651680015, 16.43084320892478, 24.76722511418386, -6.594389125716872, 0.0],
+    ])
+    e = np.eye(s)[s - 1]
+    return RosenbrockTableau(
+        name="rodas4", order=4, embedded_order=3, gamma=0.25, A=A, C=C, c=c, d=d, b=b, e=e,
+        dense=_rodas_dense(b, H), dense_order=3,
+        source="Hairer & Wanner, Solving ODEs II (2nd ed. 1996), Sec. VI.4, code RODAS; "
+               "coefficients as in OrdinaryDiffEq.jl",
+    )
+
+
+def _rodas5p():
+    """G. Steinebach, "Construction of Rosenbrock-Wanner method Rodas5P and numerical
+    benchmarks within the Julia Differential Equations package", BIT Numer. Math. 63 (2023) 27;
+    coefficients and dense output as in OrdinaryDiffEq.jl's ``Rodas5PTableau``."""
+    s = 8
+    A, b = _stiffly_accurate_rows([
+        [3.0],
+        [2.849394379747939, 0.45842242204463923],
+        [-6.954028509809101, 2.489845061869568, -10.358996098473584],
+        [2.8029986275628964, 0.5072464736228206, -0.3988312541770524, -0.04721187230404641],
+        [-7.502846399306121, 2.561846144803919, -11.627539656261098, -0.18268767659942256, 0.030198172008377946],
+    ], s)
+    C = _lower([
+        [-14.155112264123755],
+        [-17.97296035885952, -2.859693295451294],
+        [147.12150275711716, -1.41221402718213, 71.68940251302358],
+        [165.43517024871676, -0.4592823456491126, 42.90938336958603, -5.961986721573306],
+        [24.854864614690072, -3.0009227002832186, 47.4931110020768, 5.5814197821558125, -0.6610691825249471],
+        [30.91273214028599, -3.1208243349937974, 77.79954646070892, 34.28646028294783, -19.097331116725623,
+         -28.087943162872662],
+        [37.80277123390563, -3.2571969029072276, 112.26918849496327, 66.9347231244047, -40.06618937091002,
+         -54.66780262877968, -9.48861652309627],
+    ], s)
+    c = [0.0, 0.6358126895828704, 0.4095798393397535, 0.9769306725060716, 0.4288403609558664, 1.0, 1.0, 1.0]
+    d = [0.21193756319429014, -0.42387512638858027, -0.3384627126235924, 1.8046452872882734,
+         2.325825639765069, 0.0, 0.0, 0.0]
+    H = np.array([
+        [25.948786856663858, -2.5579724845846235, 10.433815404888879, -2.3679251022685204, 0.524948541321073,
+         1.1241088310450404, 0.4272876194431874, -0.17202221070155493],
+        [-9.91568850695171, -0.9689944594115154, 3.0438037242978453, -24.495224566215796, 20.176138334709044,
+         15.98066361424651, -6.789040303419874, -6.710236069923372],
+        [11.419903575922262, 2.8879645146136994, 72.92137995996029, 80.12511834622643, -52.072871366152654,
+         -59.78993625266729, -0.15582684282751913, 4.883087185713722],
+    ])
+    e = np.eye(s)[s - 1]
+    return RosenbrockTableau(
+        name="rodas5p", order=5, embedded_order=4, gamma=0.21193756319429014, A=A, C=C, c=c, d=d, b=b, e=e,
+        dense=_rodas_dense(b, H), dense_order=4,
+        source="G. Steinebach, BIT Numer. Math. 63 (2023) 27; coefficients as in OrdinaryDiffEq.jl",
+    )
+
+
+def _rosenbrock23():
+    """L. F. Shampine, M. W. Reichelt, "The MATLAB ODE suite", SIAM J. Sci. Comput. 18 (1997)
+    1--22 (ode23s): order 2 with a 3rd-order error estimate and an order-2 interpolant, written
+    here in the transformed form (U_1 = h d k_1, U_2 = h d (k_2 - k_1), U_3 = h d k_3 - e32 U_2 - 2 U_1)."""
+    dd = 1.0 / (2.0 + np.sqrt(2.0))
+    e32 = 6.0 + np.sqrt(2.0)
+    A = _lower([[0.5 / dd], [1.0 / dd, 1.0 / dd]], 3)
+    C = _lower([[-1.0 / dd], [-2.0 / dd, -e32 / dd]], 3)
+    b = np.array([1.0 / dd, 1.0 / dd, 0.0])
+    # err = h/6 (k1 - 2 k2 + k3); embedded (order 3) = b - e
+    e = -np.array([1.0, e32 - 2.0, 1.0]) / (6.0 * dd)
+    # u + h (theta (1-theta)/(1-2d) k1 + theta (theta-2d)/(1-2d) k2)
+    w = 1.0 / (dd * (1.0 - 2.0 * dd))
+    dense = np.array([
+        [w * (1.0 - 2.0 * dd), 0.0],      # k1 + k2 terms on U1: theta(1-th) + theta(th - 2d)
+        [-2.0 * dd * w, w],              # U2 = h d (k2 - k1): theta (theta - 2d)
+        [0.0, 0.0],
+    ])
+    return RosenbrockTableau(
+        name="rosenbrock23", order=2, embedded_order=3, gamma=dd, A=A, C=C, c=[0.0, 0.5, 1.0], d=[dd, 0.0, -dd],
+        b=b, e=e, dense=dense, dense_order=2,
+        source="Shampine & Reichelt, SIAM J. Sci. Comput. 18 (1997) 1-22 (ode23s)",
+    )
+
+
+RODAS4 = _rodas4()
+RODAS5P = _rodas5p()
+ROSENBROCK23 = _rosenbrock23()
+
+#: Rosenbrock methods by name
+ROSENBROCK_METHODS = {t.name: t for t in (RODAS5P, RODAS4, ROSENBROCK23)}

@@ -1,0 +1,280 @@
+"""The generic Rosenbrock stepper: one native loop for every :class:`RosenbrockTableau`.
+
+Per step: the dense Jacobian ``J`` at ``(t, u)`` through the ``jac`` address (column-major,
+kept after a rejection since the point has not moved), ``df/dt`` by a forward difference of
+``rhs`` unless the caller says the problem is autonomous, the matrix ``W = I/(h gamma) - J``
+factored once (:mod:`.linalg`), and ``s`` stages, each one right-hand side call and one
+back-substitution (HW II, Sec. IV.7, transformed form).  A singular ``W`` rejects the step
+and shrinks ``h``; only if that persists down to the round-off limit does the solve stop
+with ``LINEAR_SOLVE_FAILED``.  Step sizes come from :func:`.control.predictive_factor`
+(Gustafsson, as in RODAS).  Output as in :mod:`.explicit`: ``saveat`` by the method's
+interpolant, or every step; ``keep_dense`` records every step.
+
+Switching back for ``auto`` (``nonstiff_bound > 0``): after each accepted step the kernel
+compares ``h * ||J||_inf`` (an upper bound of ``h |lambda|``) with ``nonstiff_bound``; after
+``NONSTIFF_STEPS`` consecutive steps below it, an explicit method would be stable with the
+same steps, and the kernel stops with status ``NONSTIFF``.
+"""
+import math
+
+import numba
+import numpy as np
+
+from . import _status as st
+from ._buffers import copy1, grow1, grow2, grow3
+from ._native import call_native
+from .control import (
+    EPS,
+    FAC_NONFINITE,
+    all_finite,
+    initial_step,
+    min_step,
+    predictive_factor,
+    reject_factor,
+    scaled_sq_sum,
+)
+from .explicit import interpolate
+from .linalg import lu_factor, lu_solve
+
+#: consecutive non-stiff steps before a Rosenbrock kernel under `auto` hands back
+NONSTIFF_STEPS = 25
+#: step factor after a singular W
+FAC_SINGULAR = 0.25
+SQRT_EPS = math.sqrt(EPS)
+
+
+@numba.njit(cache=True)
+def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous,
+                     saveat, save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound):
+    """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
+
+    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)`` like
+    :func:`symdyn.solvers.explicit.explicit_rk_solve` (``rec_k`` holds the increments ``U_i``).
+    """
+    n = u0.shape[0]
+    s = b.shape[0]
+    U = np.empty((s, n))
+    u = u0.copy()
+    unew = np.empty(n)
+    ytmp = np.empty(n)
+    fx = np.empty(n)
+    dT = np.zeros(n)
+    err = np.empty(n)
+    bt = np.empty(s)
+    Jflat = np.empty(n * n)
+    J = Jflat.reshape((n, n))  # J[col, row] = d f_row / d u_col
+    W = np.empty((n, n))
+    piv = np.empty(n, np.int64)
+    stats = np.zeros(st.NSTATS, np.int64)
+
+    nsave = saveat.shape[0]
+    cap = 64 if save_steps else nsave
+    ts = np.empty(cap)
+    us = np.empty((cap, n))
+    m = 0
+    if save_steps:
+        ts[0] = t0
+        copy1(us[0], u0)
+        m = 1
+    else:
+        while m < nsave and saveat[m] <= t0:
+            ts[m] = saveat[m]
+            copy1(us[m], u0)
+            m += 1
+    rcap = 64 if keep_dense else 0
+    rec_t = np.empty(rcap)
+    rec_h = np.empty(rcap)
+    rec_u = np.empty((rcap, n))
+    rec_k = np.empty((rcap, s, n))
+    nrec = 0
+
+    t = t0
+    status = st.SUCCESS
+    call_native(rhs, t, u, p, fx)
+    stats[st.NFEV] += 1
+    if not all_finite(fx):
+        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0]
+    if h_init > 0.0:
+        h = h_init
+    else:
+        h = initial_step(rhs, p, t0, tf, u0, fx, q - 1.0, rtol, atol, ytmp, unew)
+        stats[st.NFEV] += 1
+    h = min(h, tf - t0)
+    need_jac = True
+    jnorm = 0.0
+    rejected = False
+    first = True
+    hacc = h
+    erracc = 1.0
+    last_failure = 0  # 0: none, 1: non-finite, 2: singular W
+    nonstiff_run = 0
+
+    while t < tf:
+        if stats[st.NSTEPS] >= max_steps:
+            status = st.MAX_STEPS
+            break
+        if adaptive and h < min_step(t, t0, tf):
+            if last_failure == 1:
+                status = st.NON_FINITE
+            elif last_failure == 2:
+                status = st.LINEAR_SOLVE_FAILED
+            else:
+                status = st.STEP_SIZE_TOO_SMALL
+            break
+        last = False
+        if (adaptive and t + 1.01 * h >= tf) or (not adaptive and t + h * (1.0 + 1e-9) >= tf):
+            h = tf - t
+            last = True
+        stats[st.NSTEPS] += 1
+
+        if need_jac:
+            call_native(jac, t, u, p, Jflat)
+            stats[st.NJEV] += 1
+            if not autonomous:
+                delta = SQRT_EPS * max(abs(t), abs(h), 1e-300)
+                call_native(rhs, t + delta, u, p, dT)
+                stats[st.NFEV] += 1
+                for k in range(n):
+                    dT[k] = (dT[k] - fx[k]) / delta
+            jnorm = 0.0
+            for r in range(n):
+                acc = 0.0
+                for col in range(n):
+                    acc += abs(J[col, r])
+                jnorm = max(jnorm, acc)
+            need_jac = False
+            if not math.isfinite(jnorm):
+                status = st.NON_FINITE
+                break
+
+        dtgam = 1.0 / (h * gamma)
+        for col in range(n):
+            for r in range(n):
+                W[col, r] = -J[col, r]
+            W[col, col] += dtgam
+        stats[st.NLU] += 1
+        if not lu_factor(W, piv):
+            stats[st.NREJECT] += 1
+            last_failure = 2
+            rejected = True
+            if not adaptive:
+                status = st.LINEAR_SOLVE_FAILED
+                break
+            h *= FAC_SINGULAR
+            continue
+
+        for i in range(s):
+            Ui = U[i]
+            if i == 0:
+                copy1(Ui, fx)
+            else:
+                for k in range(n):
+                    ytmp[k] = u[k]
+                for j in range(i):
+                    a = A[i, j]
+                    if a != 0.0:
+                        for k in range(n):
+                            ytmp[k] += a * U[j, k]
+                call_native(rhs, t + c[i] * h, ytmp, p, Ui)
+                for j in range(i):
+                    cc = C[i, j] / h
+                    if cc != 0.0:
+                        for k in range(n):
+                            Ui[k] += cc * U[j, k]
+            if d[i] != 0.0 and not autonomous:
+                hd = h * d[i]
+                for k in range(n):
+                    Ui[k] += hd * dT[k]
+            lu_solve(W, piv, Ui)
+        stats[st.NFEV] += s - 1
+
+        for k in range(n):
+            acc = 0.0
+            acce = 0.0
+            for i in range(s):
+                acc += b[i] * U[i, k]
+                acce += e[i] * U[i, k]
+            unew[k] = u[k] + acc
+            err[k] = acce
+        errn = math.sqrt(scaled_sq_sum(err, u, unew, rtol, atol) / n) if adaptive else 0.0
+        if not (math.isfinite(errn) and all_finite(unew)):
+            stats[st.NREJECT] += 1
+            last_failure = 1
+            rejected = True
+            if not adaptive:
+                status = st.NON_FINITE
+                break
+            h *= FAC_NONFINITE
+            continue
+
+        if errn <= 1.0 or not adaptive:
+            # f at the new point first: a NaN there rejects the step like any non-finite value
+            call_native(rhs, tf if last else t + h, unew, p, ytmp)
+            stats[st.NFEV] += 1
+            if not all_finite(ytmp):
+                stats[st.NREJECT] += 1
+                last_failure = 1
+                rejected = True
+                if not adaptive:
+                    status = st.NON_FINITE
+                    break
+                h *= FAC_NONFINITE
+                continue
+            last_failure = 0
+            t_new = tf if last else t + h
+            if save_steps:
+                if m == ts.shape[0]:
+                    ts = grow1(ts, m)
+                    us = grow2(us, m)
+                ts[m] = t_new
+                copy1(us[m], unew)
+                m += 1
+            else:
+                while m < nsave and saveat[m] <= t_new:
+                    ts[m] = saveat[m]
+                    if saveat[m] == t_new:
+                        copy1(us[m], unew)
+                    else:
+                        interpolate((saveat[m] - t) / h, 1.0, u, U, dense, bt, us[m])
+                    m += 1
+            if keep_dense:
+                if nrec == rec_t.shape[0]:
+                    rec_t = grow1(rec_t, nrec)
+                    rec_h = grow1(rec_h, nrec)
+                    rec_u = grow2(rec_u, nrec)
+                    rec_k = grow3(rec_k, nrec)
+                rec_t[nrec] = t
+                rec_h[nrec] = h
+                copy1(rec_u[nrec], u)
+                for i in range(s):
+                    copy1(rec_k[nrec, i], U[i])
+                nrec += 1
+            copy1(u, unew)
+            copy1(fx, ytmp)
+            t = t_new
+            need_jac = True
+            stats[st.NACCEPT] += 1
+            fac = predictive_factor(errn, q, h, hacc, erracc, first)
+            first = False
+            hacc = h
+            erracc = max(errn, 1e-2)
+            if rejected:
+                fac = min(fac, 1.0)
+            rejected = False
+            if nonstiff_bound > 0.0:
+                if h * jnorm < nonstiff_bound:
+                    nonstiff_run += 1
+                else:
+                    nonstiff_run = 0
+                if nonstiff_run >= NONSTIFF_STEPS and t < tf:
+                    status = st.NONSTIFF
+                    break
+            if adaptive:
+                h *= fac
+        else:
+            stats[st.NREJECT] += 1
+            rejected = True
+            last_failure = 0
+            h *= reject_factor(errn, q)
+
+    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec]
