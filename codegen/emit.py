@@ -191,7 +191,8 @@ class Emitter:
         return self.b.call(fn, args)
 
     def _intrinsic(self, name, args):
-        fn = self.module.declare_intrinsic(name, [DOUBLE])
+        fnty = ir.FunctionType(DOUBLE, [DOUBLE] * len(args))
+        fn = self.module.declare_intrinsic(name, [DOUBLE], fnty)
         return self.b.call(fn, args, fastmath=self.flags)
 
     def _fold(self, intrinsic, expr):

@@ -77,6 +77,12 @@ class CompiledModel:
                           if name in programs or name == "jac" and "jac_csc" in programs}
         self._fns = {k: codegen.CTYPES_SIGNATURE(a) for k, a in self.addresses.items()}
         self._empty = np.zeros(1)  # a valid pointer for models without parameters
+        # default parameters, checked once; read-only so the cached pointer stays valid
+        self._p_default = None
+        if all(v is not None for v in self._pvals):
+            self._p_default = np.array(self._pvals if self._pvals else [0.0], dtype=np.float64)
+            self._p_default.flags.writeable = False
+            self._p_default_ptr = self._p_default.ctypes.data
 
     # --- defaults ---------------------------------------------------------------------
     @property
@@ -127,10 +133,14 @@ class CompiledModel:
         return _check_array(u, name, self.n)
 
     def _call(self, fn: str, t, u, p, out):
-        t = float(t)
-        u = self.state_array(u)
-        p = self.params_array(p)
-        self._fns[fn](t, u.ctypes.data, p.ctypes.data, out.ctypes.data)
+        if not (type(u) is np.ndarray and u.dtype == np.float64 and u.shape == (self.n,)
+                and u.flags.c_contiguous):
+            u = self.state_array(u)  # converts lists, raises named errors for the rest
+        if p is None and self._p_default is not None:
+            p_ptr = self._p_default_ptr
+        else:
+            p_ptr = self.params_array(p).ctypes.data
+        self._fns[fn](float(t), u.ctypes.data, p_ptr, out.ctypes.data)
         return out
 
     # --- the compiled functions -----------------------------------------------------------

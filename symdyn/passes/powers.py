@@ -29,7 +29,10 @@ def _positive_power(base, n: int):
 def power_to_products(base, exponent):
     """The multiplication form of ``base**exponent``, or None where pow must stay.
 
-    ``x**2 -> x*x``, ``x**-1 -> 1/x``, ``x**(1/2) -> sqrt(x)``, ``x**(5/2) -> x*x*sqrt(x)``.
+    ``x**2 -> x*x``, ``x**-1 -> 1/x``, ``x**(1/2) -> sqrt(x)``, and ``x**(5/2) -> x*x*sqrt(x)``
+    when SymPy knows ``x >= 0``.  For a base of unknown sign other half-integer powers stay
+    calls to ``pow``: ``x*x*sqrt(x)`` differs from C's ``pow`` (and numpy) at ``x = -0.0``
+    and ``x = -inf`` (``pow(-0.0, -0.5) = +inf`` but ``1/sqrt(-0.0) = -inf``).
 
     >>> import sympy as sp
     >>> x = sp.Symbol("x")
@@ -43,6 +46,8 @@ def power_to_products(base, exponent):
         return None
     twice = int(twice)
     if twice == 0 or abs(twice) > 2 * MAX_EXPANDED_EXPONENT:
+        return None
+    if twice % 2 and twice != 1 and not base.is_nonnegative:
         return None
     whole, half = divmod(abs(twice), 2)
     parts = []
