@@ -24,13 +24,19 @@ def load_model_file(path: str, settings: dict):
     file = Path(path)
     if not file.is_file():
         raise errors.ModelFileError(f"model file {path!r} does not exist")
-    root = file.resolve().parent.parent  # so that `models/x.py` can import `models._common`
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    spec = importlib.util.spec_from_file_location(f"_symdyn_model_{file.stem}", file)
-    module = importlib.util.module_from_spec(spec)
+    file = file.resolve()
     try:
-        spec.loader.exec_module(module)
+        if (file.parent / "__init__.py").is_file():
+            # a file in a package (models/rober.py) is imported as package.module, so its
+            # relative imports work
+            root = str(file.parent.parent)
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            module = importlib.import_module(f"{file.parent.name}.{file.stem}")
+        else:
+            spec = importlib.util.spec_from_file_location(f"_symdyn_model_{file.stem}", file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
     except Exception as exc:
         raise errors.ModelFileError(f"model file {path!r} failed to import: {type(exc).__name__}: {exc}") from exc
     build = getattr(module, "build", None)
