@@ -165,7 +165,9 @@ class Emitter:
         if exp == sp.S.Half:
             return self._intrinsic("llvm.sqrt", [self.emit(base)])
         if exp == -sp.S.Half:
-            return self._fdiv(_const(1.0), self._intrinsic("llvm.sqrt", [self.emit(base)]))
+            # sqrt(-0.0) is -0.0; adding +0.0 makes it +0.0 so the result is +inf like pow(-0.0, -0.5)
+            root = self._intrinsic("llvm.sqrt", [self.emit(base)])
+            return self._fdiv(_const(1.0), self.b.fadd(root, _const(0.0), flags=self.flags))
         if exp == 1:
             return self.emit(base)
         return self._intrinsic("llvm.pow", [self.emit(base), self.emit(exp)])

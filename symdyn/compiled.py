@@ -17,6 +17,7 @@ signature documented in :mod:`codegen.signatures`).
 from __future__ import annotations
 
 import ctypes
+import numbers
 import time
 
 import numpy as np
@@ -49,6 +50,14 @@ def _check_array(value, name: str, n: int) -> np.ndarray:
     if arr.shape != (n,):
         raise errors.ShapeError(name, (n,), arr.shape)
     return np.ascontiguousarray(arr)
+
+
+def _check_time(t) -> float:
+    """``t`` as a float, or a named error (arrays, strings and complex numbers are refused)."""
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real):
+        if not (isinstance(t, np.ndarray) and t.shape == () and t.dtype.kind in "fiu"):
+            raise errors.ArgumentError(f"argument 't' must be a real number, got {t!r}")
+    return float(t)
 
 
 class CompiledModel:
@@ -112,6 +121,9 @@ class CompiledModel:
             for name, value in p.items():
                 if name not in index:
                     raise errors.UnknownNameError(name, "parameter", self.param_names)
+                if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, numbers.Real):
+                    raise errors.ArgumentError(
+                        f"parameter {name!r} in p must be a real number, got {value!r}")
                 arr[index[name]] = value
             missing = [n for n, v in zip(self.param_names, arr) if np.isnan(v)]
             if missing:
@@ -128,6 +140,8 @@ class CompiledModel:
             for key, value in u.items():
                 if key not in index:
                     raise errors.UnknownNameError(key, "state", self.state_names)
+                if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, numbers.Real):
+                    raise errors.ArgumentError(f"state {key!r} in {name} must be a real number, got {value!r}")
                 arr[index[key]] = value
             return arr
         return _check_array(u, name, self.n)
@@ -140,7 +154,9 @@ class CompiledModel:
             p_ptr = self._p_default_ptr
         else:
             p_ptr = self.params_array(p).ctypes.data
-        self._fns[fn](float(t), u.ctypes.data, p_ptr, out.ctypes.data)
+        if type(t) is not float:
+            t = _check_time(t)
+        self._fns[fn](t, u.ctypes.data, p_ptr, out.ctypes.data)
         return out
 
     # --- the compiled functions -----------------------------------------------------------
@@ -149,7 +165,13 @@ class CompiledModel:
         if out is None:
             out = np.empty(self.n)
         else:
+            if not isinstance(out, np.ndarray):
+                raise errors.ArgumentError(f"argument 'out' must be a numpy array, got {type(out).__name__}")
             _check_array(out, "out", self.n)
+            if not out.flags.writeable:
+                raise errors.ArgumentError("argument 'out' is read-only")
+            if np.may_share_memory(out, u):  # the generated code reads u after writing out
+                u = np.array(u, dtype=np.float64)
         return self._call("rhs", t, u, p, out)
 
     def _require_jac(self):
@@ -272,7 +294,15 @@ def compile(model: Model, *, jacobian: bool = True, opt_level: int = 2, fastmath
     t0 = time.perf_counter()
     rewritten = rewrite(model)
     t1 = time.perf_counter()
-    programs, pattern = compile_programs(rewritten, jacobian=jacobian, check=_check_supported)
+    try:
+        programs, pattern = compile_programs(rewritten, jacobian=jacobian, check=_check_supported)
+    except errors.DifferentiationError:
+        # a function SymPy cannot differentiate is usually one we cannot compile either: say that
+        for state, expr in rewritten.equations.items():
+            node = codegen.unsupported_nodes(expr)
+            if node is not None:
+                raise errors.UnsupportedNodeError(node, f"D({state}) = {expr}") from None
+        raise
     t2 = time.perf_counter()
     fn_programs = {"rhs": programs["rhs"]}
     dense = None

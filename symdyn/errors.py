@@ -117,6 +117,10 @@ class BranchOnStateError(TraceError):
 
 
 # --- code generation ----------------------------------------------------------------
+class DifferentiationError(ModelError):
+    """An equation's right-hand side has no symbolic derivative (needed for the Jacobian)."""
+
+
 class CodegenError(SymdynError):
     """An expression cannot be compiled to native code."""
 

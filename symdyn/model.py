@@ -23,6 +23,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from . import errors
@@ -54,12 +55,14 @@ def _split_names(names) -> list[str]:
 
 def _check_value(name, value, kind):
     """A finite real number, or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sp.Number)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise errors.InvalidValueError(name, value, f"the {kind} value must be a real number") from None
-    value = float(value)
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise errors.InvalidValueError(name, value, f"the {kind} value must be a real number")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise errors.InvalidValueError(name, value, f"the {kind} value is too large for a double") from None
+    except (TypeError, ValueError):
+        raise errors.InvalidValueError(name, value, f"the {kind} value must be a real number") from None
     if not math.isfinite(value):
         raise errors.InvalidValueError(name, value, f"the {kind} value must be finite")
     return value
@@ -109,7 +112,7 @@ class Model:
             raise errors.InvalidNameError("", f"no {kind} names given")
         if values is None:
             values = [None] * len(names)
-        elif isinstance(values, (numbers.Number, sp.Number)) or (
+        elif isinstance(values, (numbers.Number, sp.Number, str, bytes)) or (
             hasattr(values, "ndim") and getattr(values, "ndim") == 0
         ):
             values = [values] * len(names) if len(names) == 1 else None

@@ -14,12 +14,15 @@ def fold_constant_subtrees(expr: sp.Expr) -> sp.Expr:
 
     Evaluation uses 30 digits and one final rounding, so a folded constant is the
     correctly rounded double of the exact value (better than evaluating it in floats).
-    Rationals stay exact (the code generator rounds them once).
+    Rationals stay exact (the code generator rounds them once).  Evaluation is in real
+    arithmetic, as the compiled code's would be: a subtree with a non-real intermediate
+    value (``acos(2)``, ``cosh(acos(pi))``) folds to NaN, not to what complex arithmetic
+    makes of it.  Subtrees holding ``I`` are left alone (the compiler refuses them by name).
 
     >>> import sympy as sp
     >>> x = sp.Symbol("x")
     >>> fold_constant_subtrees(sp.sqrt(2) * x + sp.pi)
-    1.414213562373095*x + 3.1415926535897932
+    1.4142135623730951*x + 3.1415926535897931
     """
     constant: dict = {}
 
@@ -35,24 +38,54 @@ def fold_constant_subtrees(expr: sp.Expr) -> sp.Expr:
             constant[e] = hit
         return hit
 
-    replace = {}
-    stack = [expr]
-    while stack:
-        e = stack.pop()
+    memo: dict = {}
+
+    def fold(e):
+        hit = memo.get(e)
+        if hit is not None:
+            return hit
         if e.is_Atom:
-            if e.is_NumberSymbol:
-                replace[e] = sp.Float(e.evalf(_EVAL_DIGITS), 17)
-            continue
-        if is_const(e):
-            if isinstance(e, sp.Expr):
-                value = e.evalf(_EVAL_DIGITS)
-                if value.is_Number and not value.is_Rational:
-                    replace[e] = sp.Float(value, 17)
-                elif value.is_Rational:
-                    replace[e] = value
-            continue
-        stack.extend(e.args)
-    return expr.xreplace(replace) if replace else expr
+            out = _to_double(e.evalf(_EVAL_DIGITS)) if e.is_NumberSymbol else e
+        elif is_const(e):
+            value = _real_value(e) if isinstance(e, sp.Expr) and not e.has(sp.I) else None
+            out = e if value is None else value
+        elif isinstance(e, (sp.Add, sp.Mul)):
+            # 3*sqrt(2)*x is Mul(3, sqrt(2), x): fold the constant factors together, rounding once
+            consts = [a for a in e.args if is_const(a)]
+            rest = [fold(a) for a in e.args if not is_const(a)]
+            if len(consts) > 1:
+                consts = [fold(e.func(*consts))]
+            else:
+                consts = [fold(a) for a in consts]
+            out = e.func(*consts, *rest)
+        else:
+            args = [fold(a) for a in e.args]
+            out = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+        memo[e] = out
+        return out
+
+    return fold(expr)
+
+
+def _to_double(value) -> sp.Float:
+    """The double nearest a high-precision real number, held exactly as a 53-bit Float."""
+    return sp.Float(float(value), 17)  # exact: a double fits in 17 digits; prints round-trip
+
+
+def _real_value(e):
+    """``e`` (symbol-free, no ``I``) as a Rational, a double-valued Float, +-oo or NaN; None
+    if SymPy cannot evaluate it.  NaN when any intermediate value is not real, as in C."""
+    for sub in sp.preorder_traversal(e):
+        if isinstance(sub, sp.Expr) and not sub.is_Atom:
+            v = sub.evalf(15)
+            if v.is_Number and v.is_real is False or v.has(sp.I) or v is sp.zoo:
+                return sp.nan
+    value = e.evalf(_EVAL_DIGITS)
+    if value.is_Rational or value in (sp.oo, -sp.oo, sp.nan):
+        return value
+    if value.is_Number and value.is_real:
+        return _to_double(value)
+    return None
 
 
 def fold_constants(model: Model) -> Model:
@@ -62,7 +95,7 @@ def fold_constants(model: Model) -> Model:
     >>> m = sd.Model("m"); x = m.states("x", init=1.0)
     >>> m.eq(sd.D(x), -sp.sqrt(4 * sp.pi) * x)
     >>> fold_constants(m).equations
-    {x: -3.5449077018110321*x}
+    {x: -3.5449077018110322*x}
     """
     equations = {s: fold_constant_subtrees(e) for s, e in model.equations.items()}
     return model.replace(equations=equations)

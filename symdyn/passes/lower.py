@@ -193,7 +193,7 @@ def differentiate(expr: sp.Expr, symbols, label: str = "") -> list:
             d = expr.diff(s)
         d = _almost_everywhere(d)
         if d.has(sp.Derivative):
-            raise errors.ModelError(f"{label or expr}: cannot differentiate by {s}: {d}")
+            raise errors.DifferentiationError(f"{label or expr}: cannot differentiate by {s}: {d}")
         result.append(fold_constant_subtrees(d) if d.atoms(sp.NumberSymbol) else d)
     return result
 

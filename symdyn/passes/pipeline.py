@@ -25,7 +25,7 @@ def rewrite(model: Model, passes=None) -> Model:
     >>> import symdyn as sd, sympy as sp
     >>> m = sd.Model("m"); x = m.states("x", init=1.0); m.eq(sd.D(x), sp.sqrt(2) * x)
     >>> rewrite(m).equations
-    {x: 1.414213562373095*x}
+    {x: 1.4142135623730951*x}
     """
     model.validate()
     for p in MODEL_PASSES if passes is None else passes:

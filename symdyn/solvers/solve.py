@@ -25,9 +25,10 @@ from .errors import (
     UnknownMethodError,
 )
 from .explicit import explicit_rk_solve
+from .radau import radau_solve
 from .rosenbrock import rosenbrock_solve
 from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
-from .tableaus import EXPLICIT_METHODS, ROSENBROCK_METHODS
+from .tableaus import EXPLICIT_METHODS, RADAU_METHODS, ROSENBROCK_METHODS
 
 __all__ = ["solve_compiled", "solve_model", "METHODS"]
 
@@ -44,10 +45,11 @@ AUTO_STIFF = "rodas5p"
 METHODS = {
     **{name: "explicit" for name in EXPLICIT_METHODS},
     **{name: "rosenbrock" for name in ROSENBROCK_METHODS},
+    **{name: "radau" for name in RADAU_METHODS},
     "auto": "auto",
 }
 #: the native functions each family calls (`auto` uses "jac" when present, for its stiff method)
-NEEDS = {"explicit": ("rhs",), "rosenbrock": ("rhs", "jac"), "auto": ("rhs",)}
+NEEDS = {"explicit": ("rhs",), "rosenbrock": ("rhs", "jac"), "radau": ("rhs", "jac"), "auto": ("rhs",)}
 
 
 # --- argument checks ----------------------------------------------------------------------------
@@ -148,6 +150,10 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
         return explicit_rk_solve(
             addresses["rhs"], p, t0, tf, u0, *tab.native_args(), tab.fsal, tab.order, tab.error_exponent,
             tab.pi_beta, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps, switch_bound)
+    if family == "radau":
+        return radau_solve(
+            addresses["rhs"], addresses["jac"], p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
+            tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps)
     return rosenbrock_solve(
         addresses["rhs"], addresses["jac"], p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
         tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
@@ -155,7 +161,7 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
 
 
 def _tableau(name):
-    return EXPLICIT_METHODS.get(name) or ROSENBROCK_METHODS[name]
+    return EXPLICIT_METHODS.get(name) or ROSENBROCK_METHODS.get(name) or RADAU_METHODS[name]
 
 
 def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-8, method="auto",

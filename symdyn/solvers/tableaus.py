@@ -26,7 +26,8 @@ import numpy as np
 
 from . import _dop853_data
 
-__all__ = ["ExplicitRKTableau", "TableauError", "TSIT5", "DP5", "DOP853", "EXPLICIT_METHODS"]
+__all__ = ["ExplicitRKTableau", "TableauError", "TSIT5", "DP5", "DOP853", "EXPLICIT_METHODS",
+           "RadauTableau", "RADAU5", "RADAU_METHODS"]
 
 #: relative tolerance of the identity checks (coefficients given as doubles)
 IDENTITY_RTOL = 1e-12
@@ -528,3 +529,143 @@ ROSENBROCK23 = _rosenbrock23()
 
 #: Rosenbrock methods by name
 ROSENBROCK_METHODS = {t.name: t for t in (RODAS5P, RODAS4, ROSENBROCK23)}
+
+
+# === fully implicit Runge--Kutta (Radau IIA) ===========================================================
+@dataclass(frozen=True)
+class RadauTableau:
+    """A Radau IIA collocation method with the data of Hairer & Wanner's RADAU5 (HW II, Sec. IV.8).
+
+    The stages solve ``Z = h (A x I) F(Z)`` for the increments ``Z_i = Y_i - u`` (``u_new = u +
+    Z_s``: stiffly accurate).  The simplified Newton iteration works on ``W = (TI x I) Z``, where
+    ``TI A^{-1} T = diag(gamma, [[alpha, -beta], [beta, alpha]])``: one real system with
+    ``gamma/h I - J`` and one complex system with ``(alpha + i beta)/h I - J``.  The error estimate
+    of RADAU5 is ``(gamma/h I - J)^{-1} (f(t, u) + sum_i dd_i Z_i / h)`` (an embedded method of
+    order ``embedded_order`` with one more node at 0, filtered for stiff components); the dense
+    output is the collocation polynomial ``u + sum_i l_i(theta) Z_i`` with
+    ``l_i(theta) = sum_j dense[i, j] theta**(j+1)``, ``l_i(c_j) = delta_ij``.
+
+    A new method provides ``name``, ``order``, ``embedded_order``, ``A``, ``c``, ``T``, ``TI``,
+    ``gamma``, ``alpha``, ``beta``, ``dd``, ``dense``, ``dense_order`` and ``source``.  The constructor
+    checks ``c_i = sum_j A_ij``, stiff accuracy (``b`` = last row of ``A``), the simplifying
+    assumptions ``B(order)`` and ``C(stages)``, ``T TI = I`` and the block form of
+    ``TI A^{-1} T``, the order conditions of the embedded method, and ``l_i(c_j) = delta_ij``.
+    """
+
+    name: str
+    order: int
+    embedded_order: int
+    A: np.ndarray
+    c: np.ndarray
+    T: np.ndarray
+    TI: np.ndarray
+    gamma: float
+    alpha: float
+    beta: float
+    dd: np.ndarray
+    dense: np.ndarray
+    dense_order: int
+    source: str
+    b: np.ndarray = field(init=False)
+    stages: int = field(init=False)
+
+    def __post_init__(self):
+        f = lambda x: np.ascontiguousarray(np.asarray(x, dtype=np.float64))  # noqa: E731
+        for name in ("A", "c", "T", "TI", "dd", "dense"):
+            object.__setattr__(self, name, f(getattr(self, name)))
+            getattr(self, name).setflags(write=False)
+        object.__setattr__(self, "b", self.A[-1].copy())
+        self.b.setflags(write=False)
+        object.__setattr__(self, "stages", len(self.c))
+        self.validate()
+
+    @property
+    def error_exponent(self):
+        """``q`` in ``h_new = h * err**(-1/q)``: the local error estimate is O(h^q) (RADAU5: 4)."""
+        return float(self.embedded_order + 1)
+
+    def embedded_weights(self):
+        """``(weight of f(t, u), weights of the stages)`` of the embedded method behind ``dd``:
+        ``u_hat - u_new = h gamma0 f(t, u) + sum_i (dd_i gamma0) Z_i`` with ``gamma0 = 1/gamma`` and
+        ``Z = h A F``, so the stage weights are ``b + gamma0 dd A``."""
+        g0 = 1.0 / self.gamma
+        return g0, self.b + g0 * (self.dd @ self.A)
+
+    def validate(self):
+        s, A, c, b = self.stages, self.A, self.c, self.b
+        shapes = [(A, (s, s)), (self.T, (s, s)), (self.TI, (s, s)), (self.dd, (s,))]
+        if any(x.shape != shp for x, shp in shapes) or self.dense.shape[0] != s:
+            raise TableauError(self.name, "shapes of A, c, T, TI, dd, dense agree", np.nan)
+
+        def check(identity, residual, scale=1.0):
+            if not abs(residual) <= 1e-12 * max(1.0, scale):
+                raise TableauError(self.name, identity, residual)
+
+        check("last node is 1 (stiffly accurate)", c[-1] - 1.0)
+        for i in range(s):
+            check(f"row {i} of A sums to c[{i}]", A[i].sum() - c[i], np.abs(A[i]).sum())
+        for k in range(1, self.order + 1):
+            check(f"B({self.order}): sum b c^{k - 1} = 1/{k}", b @ c ** (k - 1) - 1.0 / k)
+        for k in range(1, s + 1):
+            check(f"C({s}): A c^{k - 1} = c^{k}/{k}", np.abs(A @ c ** (k - 1) - c**k / k).max())
+        check("T TI = I", np.abs(self.T @ self.TI - np.eye(s)).max(), 10.0)
+        lam = np.zeros((s, s))
+        lam[0, 0] = self.gamma
+        lam[1:, 1:] = [[self.alpha, -self.beta], [self.beta, self.alpha]]
+        check("TI A^-1 T = diag(gamma, [[alpha, -beta], [beta, alpha]])",
+              np.abs(self.TI @ np.linalg.inv(A) @ self.T - lam).max(), 100.0)
+        g0, bh = self.embedded_weights()
+        nodes = np.append(0.0, c)
+        weights = np.append(g0, bh)
+        for k in range(1, self.embedded_order + 1):
+            check(f"embedded order condition sum b_hat c^{k - 1} = 1/{k}", weights @ nodes ** (k - 1) - 1.0 / k, 10.0)
+        powers = c[None, :] ** np.arange(1, self.dense.shape[1] + 1)[:, None]  # (deg, s)
+        check("dense output l_i(c_j) = delta_ij", np.abs(self.dense @ powers - np.eye(s)).max(), np.abs(self.dense).sum())
+
+
+def _collocation_polynomials(c):
+    """Coefficients of theta^1..theta^s of the cubic (s = 3) Lagrange polynomials with
+    ``l_i(0) = 0`` and ``l_i(c_j) = delta_ij``."""
+    s = len(c)
+    V = np.array([[cj ** (k + 1) for k in range(s)] for cj in c])  # V[j, k] = c_j^(k+1)
+    return np.linalg.solve(V, np.eye(s)).T  # dense[i, k]: sum_k dense[i, k] c_j^(k+1) = delta_ij
+
+
+def _radau5():
+    """Radau IIA of order 5 (3 stages) as in E. Hairer, G. Wanner, *Solving ODEs II*, 2nd ed.
+    (1996), Sec. IV.8 and their code RADAU5: ``T``, ``TI`` and the error constants ``dd``
+    are the values of radau5.f; eigenvalues of ``A^{-1}`` in closed form as there."""
+    s6 = np.sqrt(6.0)
+    A = np.array([
+        [11 / 45 - 7 * s6 / 360, 37 / 225 - 169 * s6 / 1800, -2 / 225 + s6 / 75],
+        [37 / 225 + 169 * s6 / 1800, 11 / 45 + 7 * s6 / 360, -2 / 225 - s6 / 75],
+        [4 / 9 - s6 / 36, 4 / 9 + s6 / 36, 1 / 9],
+    ])
+    c = np.array([(4 - s6) / 10, (4 + s6) / 10, 1.0])
+    T = np.array([
+        [9.1232394870892942792e-02, -0.14125529502095420843, -3.0029194105147424492e-02],
+        [0.24171793270710701896, 0.20412935229379993199, 0.38294211275726193779],
+        [0.96604818261509293619, 1.0, 0.0],
+    ])
+    TI = np.array([
+        [4.3255798900631553510, 0.33919925181580986954, 0.54177053993587487119],
+        [-4.1787185915519047273, -0.32768282076106238708, 0.47662355450055045196],
+        [-0.50287263494578687595, 2.5719269498556054292, -0.59603920482822492497],
+    ])
+    c81, c9 = 81.0 ** (1 / 3), 9.0 ** (1 / 3)
+    u1 = (6.0 + c81 - c9) / 30.0  # the real eigenvalue of A
+    alph = (12.0 - c81 + c9) / 60.0  # the complex pair of A: alph +- i beta
+    beta = (c81 + c9) * np.sqrt(3.0) / 60.0
+    cno = alph**2 + beta**2
+    dd = [-(13 + 7 * s6) / 3, (-13 + 7 * s6) / 3, -1 / 3]
+    return RadauTableau(
+        name="radau5", order=5, embedded_order=3, A=A, c=c, T=T, TI=TI, gamma=1.0 / u1, alpha=alph / cno,
+        beta=beta / cno, dd=dd, dense=_collocation_polynomials(c), dense_order=3,
+        source="Hairer & Wanner, Solving ODEs II (2nd ed. 1996), Sec. IV.8, code RADAU5 (T, TI, dd of radau5.f)",
+    )
+
+
+RADAU5 = _radau5()
+
+#: fully implicit Runge--Kutta methods by name
+RADAU_METHODS = {RADAU5.name: RADAU5}
