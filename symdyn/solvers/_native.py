@@ -45,3 +45,38 @@ def call_native(typingctx, addr, t, u, p, out):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def call_native_row(typingctx, addr, t, u, p, out, row):
+    """``call_native_row(addr, t, u, p, out, row)``: like :func:`call_native` writing into row
+    ``row`` of the C-contiguous 2-d float64 array ``out``.
+
+    ``call_native(addr, t, u, p, out[row])`` would build a view, whose reference counting (two
+    atomic operations) costs more than a small model's right-hand side; here the row's address
+    is computed directly.
+    """
+    for arr in (u, p):
+        if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.layout == "C"):
+            return None
+    if not (isinstance(out, types.Array) and out.ndim == 2 and out.dtype == types.float64
+            and out.layout == "C"):
+        return None
+    if not (isinstance(addr, types.Integer) and isinstance(row, types.Integer)):
+        return None
+    sig = types.void(addr, types.float64, u, p, out, row)
+
+    def codegen(context, builder, signature, args):
+        addr_v, t_v, u_v, p_v, out_v, row_v = args
+        u_d = context.make_array(signature.args[2])(context, builder, u_v).data
+        p_d = context.make_array(signature.args[3])(context, builder, p_v).data
+        out_a = context.make_array(signature.args[4])(context, builder, out_v)
+        ncols = builder.extract_value(out_a.shape, 1)
+        row_i = context.cast(builder, row_v, signature.args[5], types.intp)
+        out_d = builder.gep(out_a.data, [builder.mul(row_i, ncols)])
+        t_d = context.cast(builder, t_v, signature.args[1], types.float64)
+        fn = builder.inttoptr(addr_v, NATIVE_FNTY.as_pointer())
+        builder.call(fn, [t_d, u_d, p_d, out_d])
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _status as st
 from ._buffers import copy1, grow1, grow2, grow3
-from ._native import call_native
+from ._native import call_native, call_native_row
 from .control import (
     ERROLD_MIN,
     FAC_NONFINITE,
@@ -44,14 +44,22 @@ NONSTIFF_RESET = 6
 @numba.njit(cache=True)
 def _stage_input(i, u, h, A, K, out):
     """out = u + h * sum_{j<i} A[i, j] K[j]."""
+    # component-outer: the inner loop is a short reduction, so LLVM emits no alias checks or
+    # vector prologues that would cost more than the work for small n
     n = u.shape[0]
     for k in range(n):
-        out[k] = u[k]
-    for j in range(i):
-        a = h * A[i, j]
-        if a != 0.0:
-            for k in range(n):
-                out[k] += a * K[j, k]
+        acc = 0.0
+        for j in range(i):
+            acc += A[i, j] * K[j, k]
+        out[k] = u[k] + h * acc
+
+
+@numba.njit(cache=True)
+def _row_finite(K, i):
+    for k in range(K.shape[1]):
+        if not math.isfinite(K[i, k]):
+            return False
+    return True
 
 
 @numba.njit(cache=True)
@@ -59,7 +67,7 @@ def _extra_stages(rhs, p, t, h, u, A, c, K, s, ytmp):
     """Evaluate the stages used only by the continuous extension (s .. s_total-1)."""
     for i in range(s, c.shape[0]):
         _stage_input(i, u, h, A, K, ytmp)
-        call_native(rhs, t + c[i] * h, ytmp, p, K[i])
+        call_native_row(rhs, t + c[i] * h, ytmp, p, K, i)
     return c.shape[0] - s
 
 
@@ -133,7 +141,7 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
 
     t = t0
     status = st.SUCCESS
-    call_native(rhs, t, u, p, K[0])
+    call_native_row(rhs, t, u, p, K, 0)
     stats[st.NFEV] += 1
     if not all_finite(K[0]):
         return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0]
@@ -166,7 +174,7 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
             _stage_input(i, u, h, A, K, ytmp)
             if i == s - 2:
                 copy1(ysti, ytmp)
-            call_native(rhs, t + c[i] * h, ytmp, p, K[i])
+            call_native_row(rhs, t + c[i] * h, ytmp, p, K, i)
         stats[st.NFEV] += s - 1
         if fsal:
             _stage_input(s - 1, u, h, A, K, unew)  # the last stage's input is u_new
@@ -195,7 +203,7 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
                 errn = ss / math.sqrt(den * n) if den > 0.0 else 0.0
             else:
                 errn = math.sqrt(ss / n)
-        finite = math.isfinite(errn) and all_finite(unew) and (not fsal or all_finite(K[s - 1]))
+        finite = math.isfinite(errn) and all_finite(unew) and (not fsal or _row_finite(K, s - 1))
         if not finite:
             stats[st.NREJECT] += 1
             last_nonfinite = True
@@ -259,9 +267,10 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
             copy1(u, unew)
             t = t_new
             if fsal:
-                copy1(K[0], K[s - 1])
+                for k in range(n):
+                    K[0, k] = K[s - 1, k]
             else:
-                call_native(rhs, t, u, p, K[0])
+                call_native_row(rhs, t, u, p, K, 0)
                 stats[st.NFEV] += 1
             stats[st.NACCEPT] += 1
             if adaptive:
