@@ -63,3 +63,70 @@ def lu_solve(M, piv, x):
         if xj != 0.0:
             for i in range(j):
                 x[i] -= M[j, i] * xj
+
+
+# --- banded LU (for large models whose Jacobian is banded after reordering) ----------------------
+@numba.njit(cache=True)
+def band_lu_factor(AB, kl, ku, piv):
+    """Factor a band matrix ``P A = L U`` in place with partial pivoting (LAPACK's DGBTF2).
+
+    ``AB[j, kv + i - j] = A[i, j]`` with ``kv = kl + ku`` (column ``j`` contiguous; the first
+    ``kl`` slots of each column take the fill-in of row interchanges and must start at zero).
+    Returns False if a pivot is zero or not finite.  Real or complex.
+    """
+    n = AB.shape[0]
+    kv = kl + ku
+    ju = 0
+    for j in range(n):
+        km = min(kl, n - 1 - j)
+        p = 0
+        big = abs(AB[j, kv])
+        for r in range(1, km + 1):
+            v = abs(AB[j, kv + r])
+            if v > big:
+                big = v
+                p = r
+        piv[j] = j + p
+        if big == 0.0 or not math.isfinite(big):
+            return False
+        ju = max(ju, min(j + ku + p, n - 1))
+        if p != 0:  # swap rows j and j+p in columns j..ju
+            for col in range(j, ju + 1):
+                a = kv + j - col
+                tmp = AB[col, a]
+                AB[col, a] = AB[col, a + p]
+                AB[col, a + p] = tmp
+        inv = 1.0 / AB[j, kv]
+        for r in range(1, km + 1):
+            AB[j, kv + r] *= inv
+        for col in range(j + 1, ju + 1):
+            x = AB[col, kv + j - col]
+            if x != 0.0:
+                base = kv + j - col
+                for r in range(1, km + 1):
+                    AB[col, base + r] -= AB[j, kv + r] * x
+    return True
+
+
+@numba.njit(cache=True)
+def band_lu_solve(AB, kl, ku, piv, x):
+    """Solve ``A y = x`` in place with the factors from :func:`band_lu_factor`."""
+    n = AB.shape[0]
+    kv = kl + ku
+    for j in range(n):
+        km = min(kl, n - 1 - j)
+        p = piv[j]
+        if p != j:
+            tmp = x[j]
+            x[j] = x[p]
+            x[p] = tmp
+        xj = x[j]
+        if xj != 0.0:
+            for r in range(1, km + 1):
+                x[j + r] -= AB[j, kv + r] * xj
+    for j in range(n - 1, -1, -1):
+        x[j] /= AB[j, kv]
+        xj = x[j]
+        if xj != 0.0:
+            for i in range(max(0, j - kv), j):
+                x[i] -= AB[j, kv + i - j] * xj

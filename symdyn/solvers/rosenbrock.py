@@ -35,7 +35,7 @@ from .control import (
     scaled_sq_sum,
 )
 from .explicit import interpolate
-from .linalg import lu_factor, lu_solve
+from .linalg import band_lu_factor, band_lu_solve, lu_factor, lu_solve
 
 #: consecutive non-stiff steps before a Rosenbrock kernel under `auto` hands back
 NONSTIFF_STEPS = 25
@@ -46,7 +46,8 @@ CBRT_EPS = EPS ** (1.0 / 3.0)
 
 @numba.njit(cache=True)
 def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous,
-                     saveat, save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound):
+                     saveat, save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound,
+                     band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows):
     """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
 
     Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)`` like
@@ -62,9 +63,20 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
     dT = np.zeros(n)
     err = np.empty(n)
     bt = np.empty(s)
-    Jflat = np.empty(n * n)
-    J = Jflat.reshape((n, n))  # J[col, row] = d f_row / d u_col
-    W = np.empty((n, n))
+    # banded (band_kl >= 0): `jac` is the address of the CSC values (pattern rows `jac_rows`),
+    # scattered into band storage of the reordered W through `band_pos` / `band_dpos`
+    banded = band_kl >= 0
+    nd = 1 if banded else n
+    Jflat = np.empty(nd * nd)
+    J = Jflat.reshape((nd, nd))  # J[col, row] = d f_row / d u_col
+    W = np.empty((nd, nd))
+    nb = n if banded else 1
+    ldab = 2 * band_kl + band_ku + 1 if banded else 1
+    AB = np.zeros((nb, ldab))
+    ABf = AB.reshape(nb * ldab)
+    vals = np.empty(jac_rows.shape[0])
+    rowsum = np.empty(nb)
+    xperm = np.empty(nb)
     piv = np.empty(n, np.int64)
     stats = np.zeros(st.NSTATS, np.int64)
 
@@ -129,7 +141,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
         stats[st.NSTEPS] += 1
 
         if need_jac:
-            call_native(jac, t, u, p, Jflat)
+            call_native(jac, t, u, p, vals if banded else Jflat)
             stats[st.NJEV] += 1
             if not autonomous:  # central difference, error ~ eps^(2/3) on the time scale T
                 delta = CBRT_EPS * max(abs(t), min(1.0, tf - t0))
@@ -139,20 +151,36 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                 for k in range(n):
                     dT[k] = (dT[k] - ytmp[k]) / (2.0 * delta)
             jnorm = 0.0
-            for r in range(n):
-                acc = 0.0
-                for col in range(n):
-                    acc += abs(J[col, r])
-                jnorm = max(jnorm, acc)
+            if banded:
+                for r in range(n):
+                    rowsum[r] = 0.0
+                for k in range(vals.shape[0]):
+                    rowsum[jac_rows[k]] += abs(vals[k])
+                for r in range(n):
+                    jnorm = max(jnorm, rowsum[r])
+            else:
+                for r in range(n):
+                    acc = 0.0
+                    for col in range(n):
+                        acc += abs(J[col, r])
+                    jnorm = max(jnorm, acc)
             need_jac = False  # a NaN in J makes the LU fail: the step is rejected (see below)
 
         dtgam = 1.0 / (h * gamma)
-        for col in range(n):
-            for r in range(n):
-                W[col, r] = -J[col, r]
-            W[col, col] += dtgam
+        if banded:
+            for k in range(ABf.shape[0]):
+                ABf[k] = 0.0
+            for k in range(vals.shape[0]):
+                ABf[band_pos[k]] = -vals[k]
+            for k in range(n):
+                ABf[band_dpos[k]] += dtgam
+        else:
+            for col in range(n):
+                for r in range(n):
+                    W[col, r] = -J[col, r]
+                W[col, col] += dtgam
         stats[st.NLU] += 1
-        if not lu_factor(W, piv):
+        if not (band_lu_factor(AB, band_kl, band_ku, piv) if banded else lu_factor(W, piv)):
             stats[st.NREJECT] += 1
             last_failure = 2
             rejected = True
@@ -184,7 +212,14 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                 hd = h * d[i]
                 for k in range(n):
                     Ui[k] += hd * dT[k]
-            lu_solve(W, piv, Ui)
+            if banded:
+                for k in range(n):
+                    xperm[k] = Ui[band_perm[k]]
+                band_lu_solve(AB, band_kl, band_ku, piv, xperm)
+                for k in range(n):
+                    Ui[band_perm[k]] = xperm[k]
+            else:
+                lu_solve(W, piv, Ui)
         stats[st.NFEV] += s - 1
 
         for k in range(n):

@@ -29,6 +29,7 @@ from .explicit import explicit_rk_solve
 from .radau import radau_solve
 from .rosenbrock import rosenbrock_solve
 from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
+from .banded import DENSE_ARGS, BandPlan, band_plan
 from .tableaus import EXPLICIT_METHODS, RADAU_METHODS, ROSENBROCK_METHODS
 
 __all__ = ["solve_compiled", "solve_model", "METHODS"]
@@ -160,7 +161,7 @@ def _check_int(arg, x, lo):
 
 # --- the solve ------------------------------------------------------------------------------------
 def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
-         max_steps, switch_bound, autonomous):
+         max_steps, switch_bound, autonomous, band=None):
     """One native call: integrate with one method from t0 until tf (or a switch signal)."""
     if family == "explicit":
         return explicit_rk_solve(
@@ -170,10 +171,12 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
         return radau_solve(
             addresses["rhs"], addresses["jac"], p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
             tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps)
+    jac = addresses["jac_csc"] if band is not None else addresses["jac"]
+    band_args = band.native_args() if band is not None else DENSE_ARGS
     return rosenbrock_solve(
-        addresses["rhs"], addresses["jac"], p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
+        addresses["rhs"], jac, p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
         tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
-        max_steps, switch_bound)
+        max_steps, switch_bound, *band_args)
 
 
 def _tableau(name):
@@ -181,7 +184,8 @@ def _tableau(name):
 
 
 def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
-                   max_steps=100_000, dense=False, names=None, dt=None, adaptive=True, autonomous=False):
+                   max_steps=100_000, dense=False, names=None, dt=None, adaptive=True, autonomous=False,
+                   band=None):
     """Integrate ``u' = f(t, u, p)`` given as native functions; one native call per solve.
 
     Parameters
@@ -217,6 +221,10 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     autonomous : bool
         True when ``f`` does not depend on ``t``: Rosenbrock methods then skip ``df/dt`` (one
         right-hand side call per Jacobian).
+    band : BandPlan, optional
+        Rosenbrock methods (and ``auto``'s stiff phase) then evaluate the Jacobian's CSC values
+        through ``addresses["jac_csc"]`` and factor ``W`` as a band matrix after reordering
+        (:mod:`.banded`); :func:`solve_model` plans this for large banded models.
 
     Returns
     -------
@@ -249,19 +257,24 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
             raise ShapeError("names", (n,), (len(names),))
     if family == "auto" and addresses.get("jac") is not None:
         _check_addresses(addresses, "rosenbrock", method)
+    if band is not None:
+        if not isinstance(band, BandPlan) or band.perm.shape[0] != n:
+            raise OptionError("band", band, f"must be a BandPlan for {n} states (symdyn.solvers.banded.band_plan)")
+        if family in ("rosenbrock", "auto"):
+            _check_addresses({"rhs": addresses["rhs"], "jac": addresses.get("jac_csc")}, "rosenbrock", method)
     return _solve(addresses, family, method, n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
                   max_steps, bool(dense), names, float(dt) if dt is not None else 0.0, bool(adaptive),
-                  bool(autonomous))
+                  bool(autonomous), band)
 
 
 def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol, atol, max_steps, dense,
-           names, h0, adaptive, autonomous):
+           names, h0, adaptive, autonomous, band=None):
     """The native calls behind :func:`solve_compiled`, on checked arguments."""
     if family != "auto":
         tab = _tableau(method)
         (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = _run(
             tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
-            max_steps, 0.0, autonomous)
+            max_steps, 0.0, autonomous, band)
         dense_output = (DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=family == "explicit")
                         if dense else None)
         stats = dict(zip(_status.STAT_NAMES, (int(x) for x in counters)))
@@ -284,7 +297,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
         bound = (STIFF_BOUNDS[name] if can_switch else 0.0) if fam == "explicit" else NONSTIFF_BOUND
         (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = _run(
             tab, fam, addresses, p, t, tf, u, saveat, save_steps, dense, rtol, atol, h0 if not segments else 0.0,
-            True, steps_left, bound, autonomous)
+            True, steps_left, bound, autonomous, band)
         if segments and save_steps:  # the segment's first point is the previous segment's last
             ts, us = ts[1:], us[1:]
         ts_parts.append(ts)
@@ -320,6 +333,26 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
 
 
 _AUTONOMOUS = weakref.WeakKeyDictionary()
+
+
+_BANDS = weakref.WeakKeyDictionary()
+
+
+def _band_for(cm):
+    """The band plan of a compiled model's Jacobian pattern, or None (computed once per model)."""
+    try:
+        return _BANDS[cm]
+    except (KeyError, TypeError):
+        pass
+    pattern = getattr(cm, "jac_pattern", None)
+    plan = None
+    if pattern is not None and "jac_csc" in getattr(cm, "addresses", {}):
+        plan = band_plan(pattern, cm.n)
+    try:
+        _BANDS[cm] = plan
+    except TypeError:
+        pass
+    return plan
 
 
 def _is_autonomous(cm):
@@ -361,5 +394,7 @@ def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, 
         p = cm.p0
     names = options.pop("names", getattr(cm, "state_names", None))
     options.setdefault("autonomous", _is_autonomous(cm))
+    if "band" not in options and METHODS.get(method) in ("rosenbrock", "auto"):
+        options["band"] = _band_for(cm)
     return solve_compiled(cm.addresses, cm.n, t_span, u0, p, saveat=saveat, rtol=rtol, atol=atol,
                           method=method, max_steps=max_steps, dense=dense, names=names, **options)
