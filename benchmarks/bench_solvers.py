@@ -426,14 +426,12 @@ class JitcodeTool(Tool):
             ode.set_integrator(self.integrator, rtol=rtol, atol=atol, nsteps=MAX_STEPS)
 
         def run():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ode.set_initial_value(pb.u0, pb.span[0])
-                try:
-                    u = ode.integrate(pb.span[1])
-                    ok = bool(ode.successful())
-                except Exception as exc:  # noqa: BLE001
-                    return np.full(pb.n, np.nan), {"ok": False, "nfev": None, "njev": None, "message": str(exc)[-200:]}
+            ode.set_initial_value(pb.u0, pb.span[0])
+            try:
+                u = ode.integrate(pb.span[1])
+                ok = bool(np.all(np.isfinite(u)))  # jitcode raises UnsuccessfulIntegration instead
+            except Exception as exc:  # noqa: BLE001
+                return np.full(pb.n, np.nan), {"ok": False, "nfev": None, "njev": None, "message": str(exc)[-200:]}
             return np.array(u, dtype=float), {"ok": ok, "nfev": None, "njev": None, "message": None if ok else "failed"}
         return run
 
