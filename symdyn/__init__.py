@@ -1,7 +1,7 @@
 """symdyn: a symbolic-numeric modeling compiler for ODEs.
 
 Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:`solve`,
-:class:`CompiledModel`, and :mod:`symdyn.errors`.
+:func:`analyze`, :class:`CompiledModel`, and :mod:`symdyn.errors`.
 
 >>> import symdyn as sd
 >>> m = sd.Model("decay"); x = m.states("x", init=1.0); k = m.params("k", values=2.0)
@@ -11,9 +11,10 @@ Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:
 -2.0
 """
 from . import errors
+from .analysis import analyze
 from .compiled import CompiledModel, compile, solve
 from .model import D, Model
 from .tracing import trace
 
-__all__ = ["CompiledModel", "D", "Model", "compile", "errors", "solve", "trace"]
+__all__ = ["CompiledModel", "D", "Model", "analyze", "compile", "errors", "solve", "trace"]
 __version__ = "0.1.0"

@@ -173,3 +173,41 @@ class UnknownNameError(ArgumentError, KeyError):
 
 class ModelFileError(SymdynError):
     """A model file given to the command line cannot be used."""
+
+
+# --- structure analysis (symdyn.analysis) ------------------------------------------------
+class AnalysisError(SymdynError):
+    """The structure analysis of a model cannot be completed as asked."""
+
+
+class AnalysisArgumentError(AnalysisError, ArgumentError):
+    def __init__(self, arg, value, why):
+        self.arg, self.value = arg, value
+        super().__init__(f"analyze(): argument {arg!r} = {value!r}: {why}")
+
+
+class NonFiniteCoefficientError(AnalysisError):
+    def __init__(self, where, coeff, value):
+        self.where, self.coeff = str(where), coeff
+        super().__init__(
+            f"the linear coefficient {coeff} in {self.where} is not a finite real number at the "
+            f"parameter values ({value}); check the parameter values (analyze(model, p=...))"
+        )
+
+
+class NonFiniteJacobianError(AnalysisError):
+    def __init__(self, entry, value, where):
+        self.entry, self.value = str(entry), value
+        super().__init__(
+            f"the Jacobian entry {self.entry} is {value} at {where}; the stiffness analysis needs a "
+            "finite Jacobian at the initial state (change the initial values or the parameters)"
+        )
+
+
+class NotSemilinearError(AnalysisError):
+    def __init__(self, model_name, what):
+        self.model = str(model_name)
+        super().__init__(
+            f"model {self.model!r} has no linear part L (no term of a right-hand side is a state times "
+            f"a state-free coefficient), so there is no {what}"
+        )

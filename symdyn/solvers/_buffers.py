@@ -7,7 +7,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def copy1(dst, src):
     """dst[:] = src for 1-d arrays of equal length."""
     for i in range(src.shape[0]):

@@ -31,7 +31,7 @@ HMIN_SPAN = 1e-10
 EPS = float(np.finfo(np.float64).eps)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def scaled_sq_sum(err, u, unew, rtol, atol):
     """``sum_i (err_i / (atol_i + rtol * max(|u_i|, |unew_i|)))**2``."""
     acc = 0.0
@@ -42,13 +42,13 @@ def scaled_sq_sum(err, u, unew, rtol, atol):
     return acc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def rms_norm(err, u, unew, rtol, atol):
     """The weighted RMS norm of an error estimate; <= 1 means the step is accepted."""
     return math.sqrt(scaled_sq_sum(err, u, unew, rtol, atol) / err.shape[0])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def all_finite(x):
     for i in range(x.shape[0]):
         if not math.isfinite(x[i]):

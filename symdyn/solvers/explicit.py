@@ -41,7 +41,7 @@ STIFF_HITS = 15
 NONSTIFF_RESET = 6
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def _stage_input(i, u, h, A, K, out):
     """out = u + h * sum_{j<i} A[i, j] K[j]."""
     # component-outer: the inner loop is a short reduction, so LLVM emits no alias checks or
@@ -54,7 +54,7 @@ def _stage_input(i, u, h, A, K, out):
         out[k] = u[k] + h * acc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def _row_finite(K, i):
     for k in range(K.shape[1]):
         if not math.isfinite(K[i, k]):
@@ -71,7 +71,7 @@ def _extra_stages(rhs, p, t, h, u, A, c, K, s, ytmp):
     return c.shape[0] - s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def interpolate(theta, h, u, K, dense, bt, out):
     """out = u + h * sum_i b_i(theta) K[i];  ``bt`` is workspace of length s_total."""
     st_, deg = dense.shape

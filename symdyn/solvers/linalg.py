@@ -42,7 +42,7 @@ def lu_factor(M, piv):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def lu_solve(M, piv, x):
     """Solve ``A y = x`` in place with the factors from :func:`lu_factor`."""
     n = M.shape[0]
@@ -108,7 +108,7 @@ def band_lu_factor(AB, kl, ku, piv):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def band_lu_solve(AB, kl, ku, piv, x):
     """Solve ``A y = x`` in place with the factors from :func:`band_lu_factor`."""
     n = AB.shape[0]
