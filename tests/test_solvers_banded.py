@@ -56,7 +56,7 @@ def test_plan_reorders_brusselator_to_a_narrow_band():
     assert band_plan(sps.identity(10, format="csc"), 10) is None  # small: dense LU
 
 
-@pytest.mark.parametrize("method", ["rodas5p", "rosenbrock23", "auto"])
+@pytest.mark.parametrize("method", ["rodas5p", "rosenbrock23", "radau5", "auto"])
 def test_band_path_matches_dense_path(method):
     cm = sd.compile(get("brusselator_1d").build(N=60))
     kw = dict(rtol=1e-6, atol=1e-8, saveat=np.linspace(0, 10, 6), method=method)

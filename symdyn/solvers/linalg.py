@@ -130,3 +130,26 @@ def band_lu_solve(AB, kl, ku, piv, x):
         if xj != 0.0:
             for i in range(max(0, j - kv), j):
                 x[i] -= AB[j, kv + i - j] * xj
+
+
+@numba.njit(cache=True, inline="always")
+def band_assemble(ABf, vals, pos, dpos, shift):
+    """``W = shift I - J`` into flat band storage: ``J``'s CSC values ``vals`` land at ``pos``,
+    the diagonal at ``dpos`` (see :func:`symdyn.solvers.banded.band_plan`)."""
+    for k in range(ABf.shape[0]):
+        ABf[k] = 0.0
+    for k in range(vals.shape[0]):
+        ABf[pos[k]] = -vals[k]
+    for k in range(dpos.shape[0]):
+        ABf[dpos[k]] += shift
+
+
+@numba.njit(cache=True, inline="always")
+def perm_band_solve(AB, kl, ku, piv, perm, x, work):
+    """Solve ``W y = x`` in place for the reordered band factors of ``W`` (``perm[i]`` is the
+    original index of reordered unknown ``i``); ``work`` has ``x``'s length and dtype."""
+    for k in range(perm.shape[0]):
+        work[k] = x[perm[k]]
+    band_lu_solve(AB, kl, ku, piv, work)
+    for k in range(perm.shape[0]):
+        x[perm[k]] = work[k]

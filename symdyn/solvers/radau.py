@@ -51,7 +51,7 @@ from .control import (
     scaled_sq_sum,
 )
 from .explicit import interpolate
-from .linalg import lu_factor, lu_solve
+from .linalg import band_assemble, band_lu_factor, lu_factor, lu_solve, perm_band_solve
 
 #: at most this many Newton iterations per step (RADAU5's NIT)
 NIT = 7
@@ -87,7 +87,8 @@ def _ell(dense, theta, out):
 
 @numba.njit(cache=True)
 def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense, q,
-                saveat, save_steps, keep_dense, rtol_user, atol_user, h_init, adaptive, max_steps):
+                saveat, save_steps, keep_dense, rtol_user, atol_user, h_init, adaptive, max_steps,
+                band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows):
     """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
 
     Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)`` like
@@ -116,10 +117,23 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
     v = np.empty(n, np.complex128)
     ell = np.empty(s)
     bt = np.empty(s)
-    Jflat = np.empty(n * n)
-    J = Jflat.reshape((n, n))  # J[col, row] = d f_row / d u_col
-    E1 = np.empty((n, n))
-    E2 = np.empty((n, n), np.complex128)
+    # banded (band_kl >= 0): as in the Rosenbrock kernel, `jac` gives CSC values scattered into
+    # band storage of the reordered E1 (real) and E2 (complex)
+    banded = band_kl >= 0
+    nd = 1 if banded else n
+    Jflat = np.empty(nd * nd)
+    J = Jflat.reshape((nd, nd))  # J[col, row] = d f_row / d u_col
+    E1 = np.empty((nd, nd))
+    E2 = np.empty((nd, nd), np.complex128)
+    nb = n if banded else 1
+    ldab = 2 * band_kl + band_ku + 1 if banded else 1
+    AB1 = np.zeros((nb, ldab))
+    AB1f = AB1.reshape(nb * ldab)
+    AB2 = np.zeros((nb, ldab), np.complex128)
+    AB2f = AB2.reshape(nb * ldab)
+    vals = np.empty(jac_rows.shape[0])
+    work1 = np.empty(nb)
+    work2 = np.empty(nb, np.complex128)
     piv1 = np.empty(n, np.int64)
     piv2 = np.empty(n, np.int64)
     stats = np.zeros(st.NSTATS, np.int64)
@@ -192,7 +206,7 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
         stats[st.NSTEPS] += 1
 
         if need_jac:
-            call_native(jac, t, u, p, Jflat)
+            call_native(jac, t, u, p, vals if banded else Jflat)
             stats[st.NJEV] += 1
             need_jac = False
             caljac = True
@@ -202,14 +216,22 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
         betan = beta / h
         if h != h_lu:
             z2 = complex(alphn, betan)
-            for col in range(n):
-                for r in range(n):
-                    E1[col, r] = -J[col, r]
-                    E2[col, r] = -J[col, r]
-                E1[col, col] += fac1
-                E2[col, col] += z2
+            if banded:
+                band_assemble(AB1f, vals, band_pos, band_dpos, fac1)
+                band_assemble(AB2f, vals, band_pos, band_dpos, z2)
+            else:
+                for col in range(n):
+                    for r in range(n):
+                        E1[col, r] = -J[col, r]
+                        E2[col, r] = -J[col, r]
+                    E1[col, col] += fac1
+                    E2[col, col] += z2
             stats[st.NLU] += 1
-            if not (lu_factor(E1, piv1) and lu_factor(E2, piv2)):
+            if banded:
+                ok = band_lu_factor(AB1, band_kl, band_ku, piv1) and band_lu_factor(AB2, band_kl, band_ku, piv2)
+            else:
+                ok = lu_factor(E1, piv1) and lu_factor(E2, piv2)
+            if not ok:
                 h_lu = -1.0
                 stats[st.NREJECT] += 1
                 last_failure = 2
@@ -268,8 +290,12 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                 r2 = TI[2, 0] * F[0, k] + TI[2, 1] * F[1, k] + TI[2, 2] * F[2, k]
                 dw1[k] = r0 - fac1 * Wt[0, k]
                 v[k] = complex(r1 - alphn * Wt[1, k] + betan * Wt[2, k], r2 - betan * Wt[1, k] - alphn * Wt[2, k])
-            lu_solve(E1, piv1, dw1)
-            lu_solve(E2, piv2, v)
+            if banded:
+                perm_band_solve(AB1, band_kl, band_ku, piv1, band_perm, dw1, work1)
+                perm_band_solve(AB2, band_kl, band_ku, piv2, band_perm, v, work2)
+            else:
+                lu_solve(E1, piv1, dw1)
+                lu_solve(E2, piv2, v)
             for k in range(n):
                 a0 = dw1[k] / scal[k]
                 a1 = v[k].real / scal[k]
@@ -327,7 +353,10 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
             f2[k] = acc / h
             err[k] = f2[k] + fx[k]
             unew[k] = u[k] + Z[s - 1, k]
-        lu_solve(E1, piv1, err)
+        if banded:
+            perm_band_solve(AB1, band_kl, band_ku, piv1, band_perm, err, work1)
+        else:
+            lu_solve(E1, piv1, err)
         errn = 0.0
         if adaptive:
             errn = max(math.sqrt(scaled_sq_sum(err, u, unew, rtol, atol) / n), 1e-10)
@@ -338,7 +367,10 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                 stats[st.NFEV] += 1
                 for k in range(n):
                     err[k] += f2[k]
-                lu_solve(E1, piv1, err)
+                if banded:
+                    perm_band_solve(AB1, band_kl, band_ku, piv1, band_perm, err, work1)
+                else:
+                    lu_solve(E1, piv1, err)
                 errn = max(math.sqrt(scaled_sq_sum(err, u, unew, rtol, atol) / n), 1e-10)
         if not (math.isfinite(errn) and all_finite(unew)):
             stats[st.NREJECT] += 1

@@ -35,7 +35,7 @@ from .control import (
     scaled_sq_sum,
 )
 from .explicit import interpolate
-from .linalg import band_lu_factor, band_lu_solve, lu_factor, lu_solve
+from .linalg import band_assemble, band_lu_factor, lu_factor, lu_solve, perm_band_solve
 
 #: consecutive non-stiff steps before a Rosenbrock kernel under `auto` hands back
 NONSTIFF_STEPS = 25
@@ -168,12 +168,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
 
         dtgam = 1.0 / (h * gamma)
         if banded:
-            for k in range(ABf.shape[0]):
-                ABf[k] = 0.0
-            for k in range(vals.shape[0]):
-                ABf[band_pos[k]] = -vals[k]
-            for k in range(n):
-                ABf[band_dpos[k]] += dtgam
+            band_assemble(ABf, vals, band_pos, band_dpos, dtgam)
         else:
             for col in range(n):
                 for r in range(n):
@@ -213,11 +208,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                 for k in range(n):
                     Ui[k] += hd * dT[k]
             if banded:
-                for k in range(n):
-                    xperm[k] = Ui[band_perm[k]]
-                band_lu_solve(AB, band_kl, band_ku, piv, xperm)
-                for k in range(n):
-                    Ui[band_perm[k]] = xperm[k]
+                perm_band_solve(AB, band_kl, band_ku, piv, band_perm, Ui, xperm)
             else:
                 lu_solve(W, piv, Ui)
         stats[st.NFEV] += s - 1

@@ -167,12 +167,13 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
         return explicit_rk_solve(
             addresses["rhs"], p, t0, tf, u0, *tab.native_args(), tab.fsal, tab.order, tab.error_exponent,
             tab.pi_beta, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps, switch_bound)
-    if family == "radau":
-        return radau_solve(
-            addresses["rhs"], addresses["jac"], p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
-            tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps)
     jac = addresses["jac_csc"] if band is not None else addresses["jac"]
     band_args = band.native_args() if band is not None else DENSE_ARGS
+    if family == "radau":
+        return radau_solve(
+            addresses["rhs"], jac, p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
+            tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps,
+            *band_args)
     return rosenbrock_solve(
         addresses["rhs"], jac, p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
         tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
@@ -252,7 +253,8 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     if not adaptive and family == "auto":
         raise OptionError("adaptive", adaptive, "fixed steps need a named method, not 'auto'")
     if names is not None:
-        names = [str(x) for x in names]
+        if not (type(names) is tuple and len(names) == n):  # a model's own names: already checked
+            names = tuple(str(x) for x in names)
         if len(names) != n:
             raise ShapeError("names", (n,), (len(names),))
     if family == "auto" and addresses.get("jac") is not None:
@@ -260,7 +262,7 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     if band is not None:
         if not isinstance(band, BandPlan) or band.perm.shape[0] != n:
             raise OptionError("band", band, f"must be a BandPlan for {n} states (symdyn.solvers.banded.band_plan)")
-        if family in ("rosenbrock", "auto"):
+        if family in ("rosenbrock", "radau", "auto"):
             _check_addresses({"rhs": addresses["rhs"], "jac": addresses.get("jac_csc")}, "rosenbrock", method)
     return _solve(addresses, family, method, n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
                   max_steps, bool(dense), names, float(dt) if dt is not None else 0.0, bool(adaptive),
@@ -394,7 +396,7 @@ def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, 
         p = cm.p0
     names = options.pop("names", getattr(cm, "state_names", None))
     options.setdefault("autonomous", _is_autonomous(cm))
-    if "band" not in options and METHODS.get(method) in ("rosenbrock", "auto"):
+    if "band" not in options and METHODS.get(method) in ("rosenbrock", "radau", "auto"):
         options["band"] = _band_for(cm)
     return solve_compiled(cm.addresses, cm.n, t_span, u0, p, saveat=saveat, rtol=rtol, atol=atol,
                           method=method, max_steps=max_steps, dense=dense, names=names, **options)
