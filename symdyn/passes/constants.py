@@ -38,6 +38,8 @@ def fold_constant_subtrees(expr: sp.Expr) -> sp.Expr:
             constant[e] = hit
         return hit
 
+    if not _needs_folding(expr, is_const):
+        return expr  # the common case for big models: one cheap traversal, no rebuilding
     memo: dict = {}
 
     def fold(e):
@@ -52,12 +54,12 @@ def fold_constant_subtrees(expr: sp.Expr) -> sp.Expr:
         elif isinstance(e, (sp.Add, sp.Mul)):
             # 3*sqrt(2)*x is Mul(3, sqrt(2), x): fold the constant factors together, rounding once
             consts = [a for a in e.args if is_const(a)]
-            rest = [fold(a) for a in e.args if not is_const(a)]
             if len(consts) > 1:
-                consts = [fold(e.func(*consts))]
+                rest = [fold(a) for a in e.args if not is_const(a)]
+                out = e.func(fold(e.func(*consts)), *rest)
             else:
-                consts = [fold(a) for a in consts]
-            out = e.func(*consts, *rest)
+                args = [fold(a) for a in e.args]
+                out = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
         else:
             args = [fold(a) for a in e.args]
             out = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
@@ -65,6 +67,24 @@ def fold_constant_subtrees(expr: sp.Expr) -> sp.Expr:
         return out
 
     return fold(expr)
+
+
+def _needs_folding(expr, is_const) -> bool:
+    """Whether ``expr`` has a NumberSymbol, a non-atomic constant subtree, or a sum/product with
+    two or more constant terms (iterative: deep expressions do not hit the recursion limit)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e.is_Atom:
+            if e.is_NumberSymbol:
+                return True
+            continue
+        if is_const(e):
+            return True
+        if isinstance(e, (sp.Add, sp.Mul)) and sum(1 for a in e.args if is_const(a)) > 1:
+            return True
+        stack.extend(e.args)
+    return False
 
 
 def _to_double(value) -> sp.Float:
