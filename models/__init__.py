@@ -3,7 +3,8 @@
 Every module has a docstring citing its source, ``build(**params) -> symdyn.Model``
 (keywords override the physical constants; the defaults are the published values)
 and ``T_SPAN = (t0, t1)``.  The problems of the Bari IVP test set also have
-``reference()``, the published end state, read from ``tests/data/ivp_testset.json``.
+``reference()``, the published end state, read from ``tests/data/ivp_testset.json``;
+the problems of ``tests/data/exact.json`` have ``exact(...)``, their exact solution.
 
 >>> import models
 >>> models.build("lorenz").n_states
@@ -14,7 +15,8 @@ from importlib import import_module
 #: the model modules, in the order of ``docs/models.md``
 NAMES = (
     "lorenz", "lotka_volterra", "kepler", "vdpol", "rober", "orego", "hires", "pollu",
-    "brusselator_1d",
+    "brusselator_1d", "kuramoto_sivashinsky", "allen_cahn", "burgers", "gray_scott_1d",
+    "diffusion_pf_ode", "klein_gordon", "hochbruck_ostermann",
 )
 
 

@@ -32,8 +32,14 @@ FD_RTOL = 1e-6
 POSITIVE = {"rober", "orego", "hires", "pollu", "brusselator_1d"}
 N_RANDOM = 4
 
-CASES = [(name, {}) for name in NAMES if name != "brusselator_1d"]
-CASES += [("brusselator_1d", {"N": 8}), ("brusselator_1d", {"N": 50})]
+#: method-of-lines models: small grids (the SymPy reference Jacobian is quadratic in N); 64+ states use loops
+GRIDS = {
+    "brusselator_1d": [{"N": 8}, {"N": 50}], "kuramoto_sivashinsky": [{"N": 8}, {"N": 64}],
+    "allen_cahn": [{"N": 9}, {"N": 70}], "burgers": [{"N": 9}, {"N": 70}], "gray_scott_1d": [{"N": 6}, {"N": 40}],
+    "klein_gordon": [{"N": 6}, {"N": 40}], "hochbruck_ostermann": [{"N": 9}],
+}
+CASES = [(name, {}) for name in NAMES if name not in GRIDS]
+CASES += [(name, kw) for name, kws in GRIDS.items() for kw in kws]
 IDS = [name + "".join(f"-{k}{v}" for k, v in kw.items()) for name, kw in CASES]
 
 C_FN = ctypes.CFUNCTYPE(None, ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
