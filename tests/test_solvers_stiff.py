@@ -262,10 +262,13 @@ def test_testset_components_all_count():
 # --- auto ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,span", [("rober", (0.0, 1e5)), ("vdpol", None)])
 def test_auto_switches_to_stiff_method(compiled, name, span):
+    """Bare addresses (no model to analyse): auto detects stiffness on the fly and switches."""
     mod = get(name)
-    sol = solve_model(compiled(name), span or mod.T_SPAN, rtol=1e-6, atol=1e-10)
+    cm = compiled(name)
+    sol = solve_compiled(cm.addresses, cm.n, span or mod.T_SPAN, cm.u0, cm.p0, rtol=1e-6, atol=1e-10)
     assert sol.success, sol.message
     assert sol.method.startswith("tsit5+rodas5p"), sol.method
+    assert sol.reasons[0].startswith("auto (switching): tsit5")
     assert sol.stats["nsteps"] < 5000
     if span is None:
         assert scd(sol.u_end, mod.reference()) > 4.5
@@ -274,7 +277,8 @@ def test_auto_switches_to_stiff_method(compiled, name, span):
 @pytest.mark.parametrize("name", ["lorenz", "kepler"])
 def test_auto_stays_explicit_on_nonstiff(compiled, name):
     mod = get(name)
-    sol = solve_model(compiled(name), mod.T_SPAN, rtol=1e-8, atol=1e-10)
+    cm = compiled(name)
+    sol = solve_compiled(cm.addresses, cm.n, mod.T_SPAN, cm.u0, cm.p0, rtol=1e-8, atol=1e-10)
     assert sol.success, sol.message
     assert sol.method == "dop853" and sol.stats["njev"] == 0  # rtol <= 1e-7: the 8th-order method
 
@@ -282,7 +286,7 @@ def test_auto_stays_explicit_on_nonstiff(compiled, name):
 def test_auto_dense_output_across_switch(compiled):
     cm = compiled("vdpol")
     ts = np.linspace(0.0, 2.0, 41)
-    sol = solve_model(cm, (0.0, 2.0), rtol=1e-7, atol=1e-7, saveat=ts, dense=True)
+    sol = solve_compiled(cm.addresses, cm.n, (0.0, 2.0), cm.u0, cm.p0, rtol=1e-7, atol=1e-7, saveat=ts, dense=True)
     assert "+" in sol.method and len(sol.segments) >= 2
     np.testing.assert_array_equal(sol.t, ts)
     np.testing.assert_allclose(sol(ts), sol.u, rtol=1e-12, atol=1e-12)

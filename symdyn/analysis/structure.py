@@ -7,6 +7,8 @@ Every test is one pass over the nonzeros (``O(nnz)``).  Labels, checked in this 
   :data:`CIRCULANT_RTOL` (periodic stencils).  Eigenvalues ``lam = numpy.fft.fft(c)`` with
   ``c = L[:, 0]`` the first column, so that ``L = F^-1 diag(lam) F`` with ``F`` the DFT of
   ``numpy.fft.fft``: ``L @ u == numpy.fft.ifft(lam * numpy.fft.fft(u))``.
+- ``"block_circulant"``: ``blockdiag(C_1, ..., C_b)`` with equal circulant blocks (several
+  species on one periodic grid); eigenvalues the blocks' FFTs, concatenated.
 - ``"dense"``: at least :data:`DENSE_FRACTION` of the entries are nonzero.
 - ``"banded"``: lower and upper bandwidths ``kl + ku + 1 <= BANDED_FRACTION * n``.
 - ``"sparse"``: anything else.
@@ -33,7 +35,9 @@ DENSE_FRACTION = 0.25
 #: a matrix whose band (kl + ku + 1) is at most this fraction of n is banded
 BANDED_FRACTION = 0.25
 
-STRUCTURES = ("diagonal", "circulant", "banded", "sparse", "dense", "scalar(t)")
+STRUCTURES = ("diagonal", "circulant", "block_circulant", "banded", "sparse", "dense", "scalar(t)")
+#: block-circulant detection tries up to this many equal diagonal blocks (species on one grid)
+MAX_BLOCKS = 8
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,38 @@ def circulant_column(L) -> np.ndarray | None:
     return c
 
 
+def block_circulant_columns(L) -> np.ndarray | None:
+    """``C`` of shape ``(b, m)`` if ``L = blockdiag(C_1, ..., C_b)`` with ``b`` (2 to
+    :data:`MAX_BLOCKS`) equal circulant blocks, ``C[k]`` the first column of block ``k``; else
+    None.  Reaction--diffusion systems on a periodic grid (Gray--Scott: ``u1..uN, v1..vN``) have
+    this form: each species' Laplacian is a circulant block.
+
+    >>> import scipy.sparse as sps
+    >>> lap = sps.diags([1.0, -2.0, 1.0, 1.0, 1.0], [-1, 0, 1, 3, -3], shape=(4, 4))
+    >>> block_circulant_columns(sps.block_diag([lap, 2 * lap])).tolist()
+    [[-2.0, 1.0, 0.0, 1.0], [-4.0, 2.0, 0.0, 2.0]]
+    """
+    L = sps.csc_matrix(L)
+    n = L.shape[0]
+    coo = L.tocoo()
+    for b in range(2, MAX_BLOCKS + 1):
+        if n % b or n // b < 3:
+            continue
+        m = n // b
+        if np.any(coo.row // m != coo.col // m):
+            continue
+        cols = []
+        for k in range(b):
+            block = L[k * m:(k + 1) * m, k * m:(k + 1) * m]
+            c = np.zeros(m) if block.nnz == 0 else circulant_column(block)
+            if c is None:
+                break
+            cols.append(c)
+        else:
+            return np.array(cols)
+    return None
+
+
 def classify(L) -> Structure:
     """The :class:`Structure` of a square sparse matrix (see the module docstring).
 
@@ -104,6 +140,9 @@ def classify(L) -> Structure:
     c = circulant_column(L) if n >= 3 else None
     if c is not None:
         return Structure("circulant", (kl, ku), np.fft.fft(c), c)
+    C = block_circulant_columns(L)
+    if C is not None:
+        return Structure("block_circulant", (kl, ku), np.concatenate([np.fft.fft(c) for c in C]), C)
     if L.nnz >= DENSE_FRACTION * n * n:
         return Structure("dense", (kl, ku))
     if kl + ku + 1 <= BANDED_FRACTION * n:

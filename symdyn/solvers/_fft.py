@@ -47,12 +47,17 @@ def _radix2_tables(M):
     return tw, rev
 
 
-def make_plan(n, layout, V=None, Vinv=None):
+def make_plan(n, layout, V=None, Vinv=None, blocks=1):
     """The plan for real vectors of length ``n`` in ``layout`` (IDENT, RFFT, FULL or EIG).
 
     Returns ``(meta, tw, rev, chirp, bhat, rtw, work, work2, V, Vinv)``: ``meta = [layout, n,
-    m, M, use_bluestein]`` with ``m`` the complex FFT length and ``M`` the radix-2 length.
+    m, M, use_bluestein, blocks]`` with ``m`` the complex FFT length and ``M`` the radix-2
+    length.  With ``blocks = b > 1`` (RFFT/FULL only) vectors have length ``b*n`` and each
+    block of ``n`` is transformed on its own (block-circulant ``L``); the spectrum is the
+    blocks' spectra one after the other.
     """
+    if blocks > 1 and layout not in (RFFT, FULL):
+        raise ValueError("blocks need the RFFT or FULL layout")
     c0 = np.zeros(0, np.complex128)
     z2 = np.zeros((0, 0), np.complex128)
     if layout in (IDENT, EIG):
@@ -91,12 +96,12 @@ def make_plan(n, layout, V=None, Vinv=None):
         Vinv = np.ascontiguousarray(Vinv, dtype=np.complex128)
     else:
         V, Vinv = z2, z2
-    meta = np.array([layout, n, m, M, blue], np.int64)
+    meta = np.array([layout, n, m, M, blue, blocks], np.int64)
     return (meta, tw, rev, chirp, bhat, rtw, work, work2, V, Vinv)
 
 
-def spectrum_length(n, layout):
-    return n // 2 + 1 if layout == RFFT else n
+def spectrum_length(n, layout, blocks=1):
+    return blocks * (n // 2 + 1 if layout == RFFT else n)
 
 
 @numba.njit(cache=True)
@@ -151,7 +156,35 @@ def _cfft(plan, a, inverse):
 
 @numba.njit(cache=True)
 def to_spec(plan, x, out):
-    """``out`` = the spectrum of the real vector ``x`` in the plan's layout."""
+    """``out`` = the spectrum of the real vector ``x`` in the plan's layout (block by block)."""
+    meta = plan[0]
+    blocks = meta[5]
+    if blocks == 1:
+        _to_spec1(plan, x, out)
+        return
+    n = meta[1]
+    sl = n // 2 + 1 if meta[0] == 1 else n
+    for b in range(blocks):
+        _to_spec1(plan, x[b * n:(b + 1) * n], out[b * sl:(b + 1) * sl])
+
+
+@numba.njit(cache=True)
+def to_real(plan, spec, out):
+    """``out`` = the real vector whose spectrum is ``spec`` (``spec`` is not changed)."""
+    meta = plan[0]
+    blocks = meta[5]
+    if blocks == 1:
+        _to_real1(plan, spec, out)
+        return
+    n = meta[1]
+    sl = n // 2 + 1 if meta[0] == 1 else n
+    for b in range(blocks):
+        _to_real1(plan, spec[b * sl:(b + 1) * sl], out[b * n:(b + 1) * n])
+
+
+@numba.njit(cache=True)
+def _to_spec1(plan, x, out):
+    """One block: ``out`` = the spectrum of ``x``."""
     meta = plan[0]
     layout = meta[0]
     n = meta[1]
@@ -188,8 +221,8 @@ def to_spec(plan, x, out):
 
 
 @numba.njit(cache=True)
-def to_real(plan, spec, out):
-    """``out`` = the real vector whose spectrum is ``spec`` (``spec`` is not changed)."""
+def _to_real1(plan, spec, out):
+    """One block: ``out`` = the real vector whose spectrum is ``spec``."""
     meta = plan[0]
     layout = meta[0]
     n = meta[1]

@@ -52,7 +52,7 @@ def band_plan(pattern, n: int, force: bool = False) -> BandPlan | None:
     Jacobian, or None when a dense LU is cheaper (``force=True`` always plans).
 
     >>> import scipy.sparse as sps
-    >>> plan = band_plan(sps.diags([1, 1, 1], [-1, 0, 1], shape=(100, 100)).tocsc(), 100)
+    >>> plan = band_plan(sps.diags([1.0, 1.0, 1.0], [-1, 0, 1], shape=(100, 100)).tocsc(), 100)
     >>> (plan.kl, plan.ku)
     (1, 1)
     """

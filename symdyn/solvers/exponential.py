@@ -101,7 +101,7 @@ STEADY_MAX = 1.2
 #: a dense L is used in its eigenbasis (adaptive steps) only when cond(V) is at most this
 EIG_COND_MAX = 1e8
 #: the kinds of L understood by etdrk4_solve
-L_KINDS = ("diagonal", "circulant", "dense")
+L_KINDS = ("diagonal", "circulant", "block_circulant", "dense")
 
 
 # --- coefficients ---------------------------------------------------------------------------------
@@ -603,6 +603,9 @@ def etdrk4_solve(n_addr, p, t0, tf, u0, L_kind, L_data, rtol=1e-6, atol=1e-8, sa
         ``"diagonal"``: ``L = diag(L_data)``, ``L_data`` shape ``(n,)``;
         ``"circulant"``: ``L_data`` is the first column ``c`` of the circulant ``L`` (``L[i, j] =
         c[(i - j) % n]``), shape ``(n,)``; eigenvalues ``numpy.fft.fft(c)``;
+        ``"block_circulant"``: ``L = blockdiag(C_1, ..., C_b)`` of equal circulant blocks,
+        ``L_data`` shape ``(b, n/b)`` holds their first columns (each block transformed by its
+        own FFT);
         ``"dense"``: ``L_data`` is ``L``, shape ``(n, n)``.  Adaptive steps use its eigenbasis
         (``cond(V) <= EIG_COND_MAX`` required); fixed steps use phi-matrices (any ``L``).
     rtol, atol :
@@ -646,6 +649,24 @@ def etdrk4_solve(n_addr, p, t0, tf, u0, L_kind, L_data, rtol=1e-6, atol=1e-8, sa
                               "(phi-matrices, any L)")
         plan = make_plan(n, EIG, V, np.linalg.inv(V))
         lam = np.ascontiguousarray(lam, dtype=np.complex128)
+    elif L_kind == "block_circulant":
+        C = np.asarray(L_data, dtype=np.float64) if not isinstance(L_data, np.ndarray) else L_data
+        if C.ndim != 2 or C.shape[0] < 1 or C.shape[0] * C.shape[1] != n:
+            raise ShapeError("L_data", f"(blocks, {n}/blocks)", C.shape)
+        C = _float_array("L_data", C, C.shape)
+        b, m = C.shape
+        layout = RFFT if m % 2 == 0 else FULL
+        plan = make_plan(m, layout, blocks=b)
+        lams = []
+        for c in C:
+            lam_b = np.fft.rfft(c) if layout == RFFT else np.fft.fft(c)
+            lam_b = np.array(lam_b, dtype=np.complex128)
+            lam_b[0] = lam_b[0].real
+            if layout == RFFT:
+                lam_b[-1] = lam_b[-1].real
+            lams.append(lam_b)
+        lam = np.ascontiguousarray(np.concatenate(lams))
+        assert lam.shape[0] == spectrum_length(m, layout, b)
     else:
         c = _float_array("L_data", L_data, (n,))
         if L_kind == "diagonal":

@@ -116,6 +116,8 @@ class Solution:
         self.u_end = u_end
         #: [(t_start, method), ...]: where each method took over (one entry unless `auto` switched)
         self.segments = segments if segments is not None else [(float(t[0]) if len(t) else None, method)]
+        #: why this method: the analysis' sentences when ``method="auto"`` chose it
+        self.reasons = [f"method {method!r} was requested"]
 
     @property
     def success(self):

@@ -30,6 +30,7 @@ from .radau import radau_solve
 from .rosenbrock import rosenbrock_solve
 from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
 from .banded import DENSE_ARGS, BandPlan, band_plan
+from .structured import STRUCTURED, solve_auto, solve_structured
 from .tableaus import EXPLICIT_METHODS, RADAU_METHODS, ROSENBROCK_METHODS
 
 __all__ = ["solve_compiled", "solve_model", "METHODS"]
@@ -53,10 +54,14 @@ METHODS = {
     **{name: "explicit" for name in EXPLICIT_METHODS},
     **{name: "rosenbrock" for name in ROSENBROCK_METHODS},
     **{name: "radau" for name in RADAU_METHODS},
+    **STRUCTURED,
     "auto": "auto",
 }
 #: the native functions each family calls (`auto` uses "jac" when present, for its stiff method)
-NEEDS = {"explicit": ("rhs",), "rosenbrock": ("rhs", "jac"), "radau": ("rhs", "jac"), "auto": ("rhs",)}
+NEEDS = {"explicit": ("rhs",), "rosenbrock": ("rhs", "jac"), "radau": ("rhs", "jac"), "auto": ("rhs",),
+         "etdrk4": ("rhs",), "expms": ("rhs",), "exprb": ("rhs", "jac_csc"), "symplectic": ("rhs",)}
+#: families that need the compiled model's structure (:mod:`.structured`), not only addresses
+STRUCTURED_FAMILIES = frozenset(STRUCTURED.values())
 
 
 # --- argument checks ----------------------------------------------------------------------------
@@ -186,7 +191,7 @@ def _tableau(name):
 
 def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
                    max_steps=100_000, dense=False, names=None, dt=None, adaptive=True, autonomous=False,
-                   band=None):
+                   band=None, model=None, n_steps=None):
     """Integrate ``u' = f(t, u, p)`` given as native functions; one native call per solve.
 
     Parameters
@@ -222,6 +227,12 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     autonomous : bool
         True when ``f`` does not depend on ``t``: Rosenbrock methods then skip ``df/dt`` (one
         right-hand side call per Jacobian).
+    model : CompiledModel, optional
+        The compiled model behind ``addresses`` (``solve_model`` passes it): the exponential and
+        symplectic methods (:mod:`.structured`) need its structure, and with it ``auto`` lets
+        the analysis (:func:`symdyn.analyze`) pick the method (``sol.reasons`` says why).
+    n_steps : int, optional
+        The step budget of ``expms`` (fixed steps; without it the steps are doubled until converged).
     band : BandPlan, optional
         Rosenbrock methods (and ``auto``'s stiff phase) then evaluate the Jacobian's CSC values
         through ``addresses["jac_csc"]`` and factor ``W`` as a band matrix after reordering
@@ -241,6 +252,7 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     _check_finite("u0", u0)
     p = _float_vector("p", p)
     _check_finite("p", p)
+    p_model = p
     if p.size == 0:
         p = np.zeros(1)  # a valid pointer even for parameter-free models
     saveat_arr, save_steps = _check_saveat(saveat, t0, tf)
@@ -259,18 +271,37 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
             raise ShapeError("names", (n,), (len(names),))
     if family == "auto" and addresses.get("jac") is not None:
         _check_addresses(addresses, "rosenbrock", method)
+    if family in STRUCTURED_FAMILIES:
+        if model is None:
+            raise OptionError("method", method, "needs the compiled model's structure: call cm.solve(...) or "
+                              "solve_model(cm, ...), not solve_compiled with bare addresses")
+        if dense:
+            raise OptionError("dense", dense, f"{method} has no dense output sol(t); use saveat")
+        if not adaptive:
+            raise OptionError("adaptive", adaptive, f"{method}: give dt (fixed steps) instead")
+        return solve_structured(model, method, t0, tf, u0, p_model, saveat_arr, rtol, atol_arr, max_steps, dt,
+                                names, n_steps=n_steps)
     if band is not None:
         if not isinstance(band, BandPlan) or band.perm.shape[0] != n:
             raise OptionError("band", band, f"must be a BandPlan for {n} states (symdyn.solvers.banded.band_plan)")
         if family in ("rosenbrock", "radau", "auto"):
             _check_addresses({"rhs": addresses["rhs"], "jac": addresses.get("jac_csc")}, "rosenbrock", method)
+    h0 = float(dt) if dt is not None else 0.0
+    if family == "auto" and model is not None:
+        def run_switching(start, named):
+            if named is not None:
+                return _solve(addresses, METHODS[named], named, n, t0, tf, u0, p, saveat_arr, save_steps, rtol,
+                              atol_arr, max_steps, bool(dense), names, h0, True, bool(autonomous), band)
+            return _solve(addresses, "auto", "auto", n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
+                          max_steps, bool(dense), names, h0, True, bool(autonomous), band, start)
+        return solve_auto(model, t0, tf, u0, p_model, saveat_arr, rtol, atol_arr, max_steps, dt, names,
+                          run_switching, dense=bool(dense))
     return _solve(addresses, family, method, n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
-                  max_steps, bool(dense), names, float(dt) if dt is not None else 0.0, bool(adaptive),
-                  bool(autonomous), band)
+                  max_steps, bool(dense), names, h0, bool(adaptive), bool(autonomous), band)
 
 
 def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol, atol, max_steps, dense,
-           names, h0, adaptive, autonomous, band=None):
+           names, h0, adaptive, autonomous, band=None, auto_start="explicit"):
     """The native calls behind :func:`solve_compiled`, on checked arguments."""
     if family != "auto":
         tab = _tableau(method)
@@ -288,7 +319,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     # auto: alternate explicit and Rosenbrock kernels, each stopping with STIFF / NONSTIFF
     can_switch = addresses.get("jac") is not None
     explicit_name = AUTO_EXPLICIT_TIGHT if rtol <= AUTO_TIGHT_RTOL else AUTO_EXPLICIT
-    fam = "explicit"
+    fam = "rosenbrock" if auto_start == "rosenbrock" and can_switch else "explicit"
     t, u = t0, u0
     total = np.zeros(_status.NSTATS, np.int64)
     ts_parts, us_parts, pieces, segments = [], [], [], []
@@ -330,8 +361,10 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
         dense_output = pieces[0] if len(pieces) == 1 else PiecewiseDense(pieces)
     stats = dict(zip(_status.STAT_NAMES, (int(x) for x in total)))
     retcode = RetCode(code)
-    return Solution(ts, us, retcode, _message(retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
-                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
+    sol = Solution(ts, us, retcode, _message(retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
+                   names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
+    sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments]
+    return sol
 
 
 _AUTONOMOUS = weakref.WeakKeyDictionary()
@@ -396,6 +429,8 @@ def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, 
         p = cm.p0
     names = options.pop("names", getattr(cm, "state_names", None))
     options.setdefault("autonomous", _is_autonomous(cm))
+    if hasattr(cm, "source_model") and "jac_csc" in getattr(cm, "addresses", {}):
+        options.setdefault("model", cm)
     if "band" not in options and METHODS.get(method) in ("rosenbrock", "radau", "auto"):
         options["band"] = _band_for(cm)
     return solve_compiled(cm.addresses, cm.n, t_span, u0, p, saveat=saveat, rtol=rtol, atol=atol,
