@@ -39,7 +39,7 @@ import numpy as np
 
 from . import _status as st
 from ._buffers import copy1, grow1, grow2, grow3
-from ._native import call_native
+from ._native import call_native, call_native_row
 from .control import (
     EPS,
     FAC_NONFINITE,
@@ -281,7 +281,7 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
             for i in range(s):
                 for k in range(n):
                     ytmp[k] = u[k] + Z[i, k]
-                call_native(rhs, t + c[i] * h, ytmp, p, F[i])
+                call_native_row(rhs, t + c[i] * h, ytmp, p, F, i)
             stats[st.NFEV] += s
             dyno = 0.0
             for k in range(n):
@@ -426,7 +426,8 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                     copy1(rec_k[nrec, i], Z[i])
                 nrec += 1
             for i in range(s):
-                copy1(Zold[i], Z[i])
+                for k in range(n):
+                    Zold[i, k] = Z[i, k]
             have_old = True
             hold = h
             copy1(u, unew)

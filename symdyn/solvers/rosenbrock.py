@@ -56,6 +56,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
     n = u0.shape[0]
     s = b.shape[0]
     U = np.empty((s, n))
+    Ui = np.empty(n)
     u = u0.copy()
     unew = np.empty(n)
     ytmp = np.empty(n)
@@ -186,23 +187,21 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
             continue
 
         for i in range(s):
-            Ui = U[i]
+            # the stage is built in the work vector Ui (a view U[i] would cost reference counting)
             if i == 0:
                 copy1(Ui, fx)
             else:
                 for k in range(n):
-                    ytmp[k] = u[k]
-                for j in range(i):
-                    a = A[i, j]
-                    if a != 0.0:
-                        for k in range(n):
-                            ytmp[k] += a * U[j, k]
+                    acc = u[k]
+                    for j in range(i):
+                        acc += A[i, j] * U[j, k]
+                    ytmp[k] = acc
                 call_native(rhs, t + c[i] * h, ytmp, p, Ui)
-                for j in range(i):
-                    cc = C[i, j] / h
-                    if cc != 0.0:
-                        for k in range(n):
-                            Ui[k] += cc * U[j, k]
+                for k in range(n):
+                    acc = Ui[k]
+                    for j in range(i):
+                        acc += (C[i, j] / h) * U[j, k]
+                    Ui[k] = acc
             if d[i] != 0.0 and not autonomous:
                 hd = h * d[i]
                 for k in range(n):
@@ -211,6 +210,8 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                 perm_band_solve(AB, band_kl, band_ku, piv, band_perm, Ui, xperm)
             else:
                 lu_solve(W, piv, Ui)
+            for k in range(n):
+                U[i, k] = Ui[k]
         stats[st.NFEV] += s - 1
 
         for k in range(n):
