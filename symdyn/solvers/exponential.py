@@ -549,6 +549,27 @@ def _float_array(arg, x, shape):
     return a
 
 
+#: small caches: the eigendecomposition of a dense L and the EXPMS weights are computed once per
+#: operator / grid, not per solve (they cost far more than the integration itself)
+_CACHE_SIZE = 32
+_EIGS: dict = {}
+_WEIGHTS: dict = {}
+
+
+def _eigenbasis(L):
+    """``(lam, V, Vinv, cond(V))`` of ``L``, cached by the bytes of ``L``."""
+    key = (L.shape, L.tobytes())
+    hit = _EIGS.get(key)
+    if hit is None:
+        lam, V = np.linalg.eig(L)
+        cond = float(np.linalg.cond(V))
+        Vinv = np.linalg.inv(V) if np.isfinite(cond) else V
+        if len(_EIGS) >= _CACHE_SIZE:
+            _EIGS.pop(next(iter(_EIGS)))
+        hit = _EIGS[key] = (lam, V, Vinv, cond)
+    return hit
+
+
 def _common_args(n_addr, p, t0, tf, u0, rtol, atol, saveat, max_steps):
     s = _checks()
     n_addr = _check_address("n_addr", n_addr)
@@ -640,14 +661,13 @@ def etdrk4_solve(n_addr, p, t0, tf, u0, L_kind, L_data, rtol=1e-6, atol=1e-8, sa
         L = _float_array("L_data", L_data, (n, n))
         if not adaptive:
             return _etdrk4_dense_fixed(n_addr, p, t0, tf, u0, L, saveat_arr, save_steps, h0, max_steps, names)
-        lam, V = np.linalg.eig(L)
-        cond = np.linalg.cond(V)
+        lam, V, Vinv, cond = _eigenbasis(L)
         if not np.isfinite(cond) or cond > EIG_COND_MAX:
             raise OptionError("L_data", f"<{n}x{n} matrix>",
                               f"its eigenvector matrix has condition number {cond:.3g} > {EIG_COND_MAX:g}, "
                               "so adaptive ETDRK4 cannot work in its eigenbasis; pass adaptive=False and dt "
                               "(phi-matrices, any L)")
-        plan = make_plan(n, EIG, V, np.linalg.inv(V))
+        plan = make_plan(n, EIG, V, Vinv)
         lam = np.ascontiguousarray(lam, dtype=np.complex128)
     elif L_kind == "block_circulant":
         C = np.asarray(L_data, dtype=np.float64) if not isinstance(L_data, np.ndarray) else L_data
@@ -1013,7 +1033,15 @@ def expms_solve(n_addr, p, t0, tf, u0, a=None, n_steps=None, t_grid=None, order=
     a_p_arr = np.zeros(1) if a_p is None else s._float_vector("a_p", a_p)
     if a_p_arr.size == 0:
         a_p_arr = np.zeros(1)
-    E, W, Wc = expms_weights(grid, order, a, a_addr, A, a_p_arr)
+    key = (grid.tobytes(), order, id(a), id(A), a_addr, a_p_arr.tobytes())
+    hit = _WEIGHTS.get(key)
+    if hit is not None and hit[0] is a and hit[1] is A:
+        E, W, Wc = hit[2]
+    else:
+        E, W, Wc = expms_weights(grid, order, a, a_addr, A, a_p_arr)
+        if len(_WEIGHTS) >= _CACHE_SIZE:
+            _WEIGHTS.pop(next(iter(_WEIGHTS)))
+        _WEIGHTS[key] = (a, A, (E, W, Wc))  # a and A kept alive: their ids stay theirs
     if not (np.all(np.isfinite(E)) and np.all(np.isfinite(W))):
         raise OptionError("a", a, "gives non-finite integrating factors exp(int a) on this grid")
     code, t_end, u_end, ts, us, counters = expms_kernel(n_addr, p, grid, u0, E, W, Wc, order, save)

@@ -42,8 +42,9 @@ STRUCTURED = {
 }
 #: expms without a step budget: start with this many steps, double until converged
 EXPMS_START_STEPS = 16
-#: ... at most this many
-EXPMS_MAX_STEPS = 1 << 20
+#: ... at most this many; beyond, auto falls back to the switching explicit/Rosenbrock method (the
+#: split's N then varies on the scale of a(t), so the exponential weights gain nothing)
+EXPMS_MAX_STEPS = 4096
 #: symplectic without dt: halve the step at most this many times
 SYMPLECTIC_MAX_HALVINGS = 12
 #: auto uses expms3 below this rtol (expms2 above: more robust with very few steps)
@@ -157,23 +158,13 @@ def solve_structured(cm, method, t0, tf, u0, p, saveat, rtol, atol, max_steps, d
 
 
 def _expms(cm, method, a, op, cmN, pN, t0, tf, u0, saveat, rtol, atol, dt, names, n_steps):
-    import sympy as sp
-
     from .exponential import expms_solve
 
     if op["kind"] != "scalar(t)":
         raise OptionError("method", method, f"needs L = a(t) I; {cm.name!r} has L {op['kind']} (use 'etdrk4')")
     order = 2 if method == "expms" else int(method[-1])
     name = f"expms{order}"
-    t = op["t"]
-    a_fn = sp.lambdify(t, op["scalar"], "numpy")
-    A_fn = sp.lambdify(t, op["scalar_integral"], "numpy") if op["scalar_integral"] is not None else None
-
-    def a_vec(ts):
-        return np.broadcast_to(np.asarray(a_fn(ts), dtype=float), np.shape(ts)).copy()
-
-    def A_vec(ts):
-        return np.broadcast_to(np.asarray(A_fn(ts), dtype=float), np.shape(ts)).copy()
+    a_vec, A_vec, A_fn = _scalar_functions(cm, op)
 
     span = tf - t0
     out_t = saveat if saveat.size else None
@@ -198,11 +189,41 @@ def _expms(cm, method, a, op, cmN, pN, t0, tf, u0, saveat, rtol, atol, dt, names
         if not sol.success or not prev.success:
             break
         est = _weighted_error(sol.u, prev.u, rtol, atol) / (2.0 ** ORDERS[name] - 1.0)
-        if est <= 1.0 or k >= EXPMS_MAX_STEPS:
+        if est <= 1.0:
+            sol.converged = True
+            break
+        if k >= EXPMS_MAX_STEPS:
             break
         prev = sol
+    sol.converged = getattr(sol, "converged", False)
     sol.stats["nfev_total"] = nfev
     return _with(sol, method=name)
+
+
+_SCALARS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _scalar_functions(cm, op):
+    """Vectorised ``a(t)`` and ``A(t)`` (antiderivative, or None) of ``L = a(t) I``; the same
+    function objects for the same operator, so that the weight cache of ``expms_solve`` hits."""
+    import sympy as sp
+
+    key = (op["scalar"], op["scalar_integral"])
+    per_model = _SCALARS.setdefault(cm, {})
+    hit = per_model.get(key)
+    if hit is None:
+        t = op["t"]
+        a_fn = sp.lambdify(t, op["scalar"], "numpy")
+        A_fn = sp.lambdify(t, op["scalar_integral"], "numpy") if op["scalar_integral"] is not None else None
+
+        def a_vec(ts):
+            return np.broadcast_to(np.asarray(a_fn(ts), dtype=float), np.shape(ts)).copy()
+
+        def A_vec(ts):
+            return np.broadcast_to(np.asarray(A_fn(ts), dtype=float), np.shape(ts)).copy()
+
+        hit = per_model[key] = (a_vec, A_vec, A_fn)
+    return hit
 
 
 def _symplectic(cm, method, a, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names):
@@ -258,6 +279,10 @@ def solve_auto(cm, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names, run_
             rec = "expms3"
             extra.append(f"rtol {rtol:g} < {EXPMS3_RTOL:g}: the 3rd-order multistep method (expms3)")
         sol = solve_structured(cm, rec, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names, analysis=a)
+        if rec.startswith("expms") and dt is None and not getattr(sol, "converged", True):
+            extra.append(f"{rec} had not converged to rtol {rtol:g} with {EXPMS_MAX_STEPS} steps (N changes as "
+                         "fast as a(t)): the switching explicit/Rosenbrock method instead")
+            sol = run_switching("explicit", None)
     elif rec == "radau5":
         sol = run_switching(None, "radau5")
     elif rec in ("rodas5p",):
