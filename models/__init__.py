@@ -17,6 +17,7 @@ NAMES = (
     "lorenz", "lotka_volterra", "kepler", "vdpol", "rober", "orego", "hires", "pollu",
     "brusselator_1d", "kuramoto_sivashinsky", "allen_cahn", "burgers", "gray_scott_1d",
     "diffusion_pf_ode", "klein_gordon", "hochbruck_ostermann",
+    "van_der_pol", "rossler", "duffing", "pendulum",
 )
 
 

@@ -1,7 +1,7 @@
 """symdyn: a symbolic-numeric modeling compiler for ODEs.
 
 Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:`solve`,
-:func:`analyze`, :class:`CompiledModel`, and :mod:`symdyn.errors`.
+:func:`analyze`, :func:`discover`, :class:`CompiledModel`, and :mod:`symdyn.errors`.
 
 >>> import symdyn as sd
 >>> m = sd.Model("decay"); x = m.states("x", init=1.0); k = m.params("k", values=2.0)
@@ -13,8 +13,9 @@ Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:
 from . import errors
 from .analysis import analyze
 from .compiled import CompiledModel, compile, solve
+from .discover import discover
 from .model import D, Model
 from .tracing import trace
 
-__all__ = ["CompiledModel", "D", "Model", "analyze", "compile", "errors", "solve", "trace"]
+__all__ = ["CompiledModel", "D", "Model", "analyze", "compile", "discover", "errors", "solve", "trace"]
 __version__ = "0.1.0"

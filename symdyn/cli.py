@@ -1,7 +1,9 @@
-"""The ``symdyn`` command: ``run`` a model file, ``compile`` it and show the generated code.
+"""The ``symdyn`` command: ``run`` a model file, ``compile`` it and show the generated code,
+``discover`` a model from data.
 
     symdyn run models/lorenz.py --t1 10 --plot lorenz.png
     symdyn compile models/lorenz.py --emit ir
+    symdyn discover data.npz --out model.py
 
 A model file is a Python file with a function ``build(**params) -> sd.Model`` (and
 optionally ``T_SPAN = (t0, t1)``); ``--set name=value`` passes keyword arguments to it.
@@ -152,6 +154,42 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def cmd_discover(args) -> int:
+    from .discover import discover
+
+    path = Path(args.data)
+    if not path.is_file():
+        raise errors.DiscoveryArgumentError("DATA", args.data, "does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+        arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise errors.DiscoveryArgumentError("DATA", args.data, f"is not a readable .npz file ({exc})") from None
+    for key in ("t", "U"):
+        if key not in arrays:
+            raise errors.DiscoveryArgumentError(
+                "DATA", args.data, f"has no array {key!r} (found: {', '.join(arrays) or 'none'}); "
+                "save it with np.savez(path, t=t, U=U, names=np.array([...]))")
+    names = args.names.replace(",", " ").split() if args.names else (
+        [str(n) for n in arrays["names"].tolist()] if "names" in arrays else None)
+    options = {}
+    if "x" in arrays:
+        res = discover(arrays["t"], arrays["U"], names=names, x=arrays["x"], pde=True)
+    else:
+        if args.degree is not None:
+            options["degree"] = args.degree
+        res = discover(arrays["t"], arrays["U"], names=names, **options)
+    print(res.report())
+    stem = "".join(c if c.isalnum() or c == "_" else "_" for c in path.stem)
+    out = Path(args.out) if args.out else path.with_name(f"{stem}_model.py")
+    if not hasattr(res, "write_model"):
+        print("\n(this result has no model file writer; nothing written)")
+        return 0
+    res.write_model(out)
+    print(f"\nmodel written to {out}; simulate it with: symdyn run {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``symdyn`` command."""
     parser = argparse.ArgumentParser(prog="symdyn", description="symbolic-numeric modeling compiler for ODEs")
@@ -173,6 +211,13 @@ def main(argv=None) -> int:
     comp.add_argument("--opt", type=int, default=2, choices=[0, 1, 2, 3], help="LLVM optimisation level")
     comp.add_argument("--set", action="append", metavar="NAME=VALUE")
     comp.set_defaults(func=cmd_compile)
+    disc = sub.add_parser("discover", help="discover equations from data (.npz with t, U[, names, x]) and "
+                                           "write a model file")
+    disc.add_argument("data", help="an .npz file: t (m,), U (m, n), optional names (n,), x (grid: a PDE)")
+    disc.add_argument("--out", metavar="FILE.py", help="model file to write (default: DATA_model.py)")
+    disc.add_argument("--names", help="state names, comma-separated (default: the file's names, else x1..xn)")
+    disc.add_argument("--degree", type=int, default=None, help="polynomial degree of the library (default 3)")
+    disc.set_defaults(func=cmd_discover)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

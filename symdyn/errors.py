@@ -211,3 +211,53 @@ class NotSemilinearError(AnalysisError):
             f"model {self.model!r} has no linear part L (no term of a right-hand side is a state times "
             f"a state-free coefficient), so there is no {what}"
         )
+
+
+# --- discovery of equations from data (symdyn.discover) --------------------------------------
+class DiscoveryError(SymdynError):
+    """Equations cannot be discovered from the data as given."""
+
+
+class DiscoveryArgumentError(DiscoveryError, ArgumentError):
+    def __init__(self, arg, value, why):
+        self.arg, self.value = arg, value
+        super().__init__(f"discover: argument {arg!r} {why} (got {value!r})")
+
+
+class NonFiniteDataError(DiscoveryError, ArgumentError):
+    def __init__(self, arg, index):
+        self.arg, self.index = arg, index
+        super().__init__(
+            f"discover: argument {arg!r} has a NaN or infinite value at index {index}; "
+            "remove or interpolate missing samples before discovery"
+        )
+
+
+class TooFewSamplesError(DiscoveryError, ArgumentError):
+    def __init__(self, arg, n_samples, needed, why, fix="give more samples", unit="samples"):
+        self.arg, self.n_samples, self.needed = arg, n_samples, needed
+        super().__init__(
+            f"discover: argument {arg!r} gives {n_samples} {unit} but at least {needed} are needed "
+            f"({why}); {fix}"
+        )
+
+
+class NonUniformGridError(DiscoveryError, ArgumentError):
+    def __init__(self, arg, ratio, what):
+        self.arg, self.ratio = arg, ratio
+        super().__init__(
+            f"discover: argument {arg!r} is not uniformly spaced (largest/smallest step = {ratio:.3g}); "
+            f"{what}"
+        )
+
+
+class LibraryError(DiscoveryError):
+    def __init__(self, term, why):
+        self.term = str(term)
+        super().__init__(f"discover: library term {self.term}: {why}")
+
+
+class NoModelFoundError(DiscoveryError):
+    def __init__(self, state, why):
+        self.state = str(state)
+        super().__init__(f"discover: no equation found for D({self.state}): {why}")

@@ -1,11 +1,11 @@
-"""Every ```python block of every page in docs/ runs (blocks of one page share a namespace)."""
+"""Every ```python block of every page in docs/ and of the README runs (blocks of one page share a namespace)."""
 import re
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text())
+PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text()) + [DOCS.parent / "README.md"]
 
 
 def python_blocks(text: str):
