@@ -275,6 +275,28 @@ def test_bad_input_is_named():
     assert issubclass(errors.NonFiniteDataError, ValueError)
 
 
+@pytest.mark.parametrize("call", ["ode", "pde", "gp"])
+def test_complex_or_text_data_are_refused(call):
+    from symdyn.discover import gp_discover
+    t = np.linspace(0.0, 1.0, 200)
+    U = np.column_stack([np.sin(t), np.cos(t)]) * (1 + 1j)   # np.asarray(.., float) would drop the imaginary part
+    run = {"ode": lambda: sd.discover(t, U), "pde": lambda: sd.discover(t, U, x=[0.0, 1.0], pde=True),
+           "gp": lambda: gp_discover(t, U)}[call]
+    with pytest.raises(errors.DiscoveryArgumentError) as exc:
+        run()
+    assert exc.value.arg == "U" and "real numbers" in str(exc.value)
+    with pytest.raises(errors.DiscoveryArgumentError):
+        sd.discover(t.astype(str), U.real)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "10"])
+def test_bootstrap_must_be_a_count(bad):
+    t = np.linspace(0.0, 1.0, 200)
+    with pytest.raises(errors.DiscoveryArgumentError) as exc:
+        sd.discover(t, np.column_stack([np.sin(t), np.cos(t)]), bootstrap=bad)
+    assert exc.value.arg == "bootstrap"
+
+
 def test_nonuniform_grid_where_uniform_is_required():
     t = np.sort(np.random.default_rng(0).uniform(0.0, 1.0, 100))
     with pytest.raises(errors.NonUniformGridError) as exc:

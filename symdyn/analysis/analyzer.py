@@ -209,7 +209,7 @@ def analyze(model, *, p=None, t_span=None, rtol: float = 1e-6, samples: int = SA
     >>> m.eq(sd.D(x), y); m.eq(sd.D(y), mu * ((1 - x**2) * y - x))
     >>> a = sd.analyze(m, t_span=(0.0, 1.0))
     >>> a.recommended, a.stiff, a.semilinear
-    ('rodas5p', True, True)
+    ('radau5', True, True)
     """
     t_span, rtol, samples = _check_args(t_span, rtol, samples)
     if isinstance(model, CompiledModel):

@@ -87,14 +87,8 @@ def _trajectories(t, U):
     for k, (ti, Ui) in enumerate(zip(ts, Us)):
         tname = "t" if len(ts) == 1 else f"t[{k}]"
         uname = "U" if len(Us) == 1 else f"U[{k}]"
-        try:
-            ti = np.asarray(ti, dtype=float)
-        except (TypeError, ValueError):
-            raise errors.DiscoveryArgumentError(tname, type(ti).__name__, "must be an array of numbers") from None
-        try:
-            Ui = np.asarray(Ui, dtype=float)
-        except (TypeError, ValueError):
-            raise errors.DiscoveryArgumentError(uname, type(Ui).__name__, "must be an array of numbers") from None
+        ti = deriv.real_array(ti, tname)
+        Ui = deriv.real_array(Ui, uname)
         if Ui.ndim == 1:
             Ui = Ui[:, None]
         if ti.ndim != 1:
@@ -370,6 +364,8 @@ def _discover(t, U, names, library, degree, method, selection, formulation, boot
     if options:
         raise errors.DiscoveryArgumentError(next(iter(options)), options[next(iter(options))],
                                             "is not an option of discover() for ODEs")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise errors.DiscoveryArgumentError("bootstrap", bootstrap, "must be an integer >= 0 (number of refits)")
     if formulation not in ("auto", "derivative", "weak"):
         raise errors.DiscoveryArgumentError("formulation", formulation, "must be 'auto', 'derivative' or 'weak'")
     timings = {}

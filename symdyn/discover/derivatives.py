@@ -44,6 +44,23 @@ DISCREPANCY_ALLOWANCE = 1.1
 
 
 # --- input checks ---------------------------------------------------------------------------
+def real_array(x, name: str) -> np.ndarray:
+    """``x`` as a float64 array, or a named error: complex, boolean, text and objects are refused.
+
+    (``np.asarray(z, dtype=float)`` would drop the imaginary part of complex data silently.)
+
+    >>> real_array([1, 2], "t").dtype
+    dtype('float64')
+    """
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        raise errors.DiscoveryArgumentError(name, type(x).__name__, "must be an array of real numbers") from None
+    if arr.dtype.kind not in "fiu":
+        raise errors.DiscoveryArgumentError(name, f"dtype {arr.dtype}", "must be an array of real numbers")
+    return arr.astype(np.float64, copy=False)
+
+
 def check_time(t, name: str = "t", min_samples: int = 3) -> np.ndarray:
     """A strictly increasing, finite 1-d float array or a named error."""
     t = np.asarray(t, dtype=float)

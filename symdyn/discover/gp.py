@@ -154,11 +154,9 @@ class _Fitted:
 
 # --- input checks --------------------------------------------------------------------------------------
 def _check_data(X, y, names):
-    try:
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise errors.DiscoveryArgumentError("X", type(X).__name__, f"must be numeric arrays ({exc})") from None
+    from .derivatives import real_array
+
+    X, y = real_array(X, "X"), real_array(y, "y")
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
@@ -710,11 +708,9 @@ def _trajectories(t, U):
     out = []
     for k, (tk, Uk) in enumerate(pairs):
         where = "" if len(pairs) == 1 else f"[{k}]"
-        try:
-            tk = np.asarray(tk, dtype=np.float64)
-            Uk = np.asarray(Uk, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise errors.DiscoveryArgumentError("U" + where, type(Uk).__name__, f"must be numeric ({exc})") from None
+        from .derivatives import real_array
+
+        tk, Uk = real_array(tk, "t" + where), real_array(Uk, "U" + where)
         Uk = Uk[:, None] if Uk.ndim == 1 else Uk
         if tk.ndim != 1 or Uk.ndim != 2 or Uk.shape[0] != tk.shape[0]:
             raise errors.DiscoveryArgumentError("U" + where, Uk.shape,

@@ -176,12 +176,9 @@ def _field_name(names) -> str:
 
 
 def _check_inputs(t, x, U):
-    try:
-        U = np.asarray(U, dtype=float)
-    except (TypeError, ValueError):
-        raise errors.DiscoveryArgumentError("U", type(U).__name__, "must be an array of numbers") from None
-    t = np.asarray(t, dtype=float)
-    x = np.asarray(x, dtype=float)
+    from .derivatives import real_array
+
+    U, t, x = real_array(U, "U"), real_array(t, "t"), real_array(x, "x")
     if t.ndim != 1 or x.ndim != 1:
         bad = "t" if t.ndim != 1 else "x"
         raise errors.DiscoveryArgumentError(bad, (t if bad == "t" else x).shape, "must be a 1-d grid")
