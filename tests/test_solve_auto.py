@@ -130,3 +130,28 @@ def test_auto_with_dense_output_falls_back_to_switching():
     sol = cm.solve((0.0, 20.0), rtol=1e-6, dense=True)
     assert sol.method in ("tsit5", "tsit5+rodas5p", "rodas5p") and any("dense" in r for r in sol.reasons)
     assert np.allclose(sol(20.0), sol.u[-1])
+
+
+def test_switch_to_rosenbrock_only_when_its_steps_pay():
+    """KS on 128 points at rtol 1e-8 is stability-limited for DOP853 at the edge only: the probe
+    finds Rodas5P's steps no longer, so auto stays (almost) all explicit, with the same error."""
+    from symdyn.solvers.solve import PROBE_STEPS
+
+    cm = compiled("kuramoto_sivashinsky", N=128)
+    auto = cm.solve((0.0, 150.0), rtol=1e-8, atol=1e-8, saveat=[150.0])
+    explicit = cm.solve((0.0, 150.0), rtol=1e-8, atol=1e-8, saveat=[150.0], method="dop853")
+    assert auto.success and explicit.success
+    assert auto.stats["njev"] <= 3 * PROBE_STEPS                 # a few probes, no long Rosenbrock phase
+    assert auto.stats["nsteps"] <= 1.2 * explicit.stats["nsteps"]
+    assert any("not worth a Jacobian" in r for r in auto.reasons)
+    assert np.max(np.abs(auto.u - explicit.u)) < 1e-3 * np.max(np.abs(explicit.u))   # chaos amplifies rtol 1e-8 to ~1e-4
+
+
+@pytest.mark.parametrize("name", ["rober", "vdpol", "orego"])
+def test_switching_auto_still_switches_on_stiff_phases(name):
+    mod, cm = get(name), compiled(name)
+    sol = solve_compiled(cm.addresses, cm.n, mod.T_SPAN, cm.u0, cm.p0, rtol=1e-8, atol=1e-12, method="auto")
+    assert sol.success and "rodas5p" in sol.method
+    assert sol.stats["njev"] > 0.5 * sol.stats["nsteps"]          # mostly Rosenbrock
+    ref = mod.reference()
+    assert np.max(np.abs(sol.u[-1] - ref) / np.maximum(np.abs(ref), 1e-8 * np.max(np.abs(ref)))) < 1e-4

@@ -97,9 +97,9 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
                       stiff_bound):
     """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
 
-    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)``: the status code
+    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k, h)``: the status code
     (:mod:`._status`), the time reached and the state there, the saved output, the counters,
-    and the step records (empty unless ``keep_dense``).
+    the step records (empty unless ``keep_dense``) and the step size the controller proposes next.
     """
     n = u0.shape[0]
     s = b.shape[0]
@@ -144,7 +144,7 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
     call_native_row(rhs, t, u, p, K, 0)
     stats[st.NFEV] += 1
     if not all_finite(K[0]):
-        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0]
+        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0], 0.0
     if h_init > 0.0:
         h = h_init
     else:
@@ -285,4 +285,4 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
             h *= reject_factor(errn, q)
             rejected = True
 
-    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec]
+    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec], h

@@ -91,7 +91,7 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                 band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows):
     """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
 
-    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)`` like
+    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k, h)`` like
     :func:`symdyn.solvers.rosenbrock.rosenbrock_solve` (``rec_k`` holds the increments ``Z_i``).
     """
     n = u0.shape[0]
@@ -164,7 +164,7 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
     call_native(rhs, t, u, p, fx)
     stats[st.NFEV] += 1
     if not all_finite(fx):
-        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0]
+        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0], 0.0
     if h_init > 0.0:
         h = h_init
     else:
@@ -457,4 +457,4 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
             h *= FAC_FIRST_REJECT if first else reject_factor(errn, q)
             need_jac = not caljac
 
-    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec]
+    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec], h

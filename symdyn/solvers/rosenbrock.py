@@ -50,7 +50,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                      band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows):
     """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
 
-    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k)`` like
+    Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k, h)`` like
     :func:`symdyn.solvers.explicit.explicit_rk_solve` (``rec_k`` holds the increments ``U_i``).
     """
     n = u0.shape[0]
@@ -107,7 +107,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
     call_native(rhs, t, u, p, fx)
     stats[st.NFEV] += 1
     if not all_finite(fx):
-        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0]
+        return st.NON_FINITE, t, u, ts[:m], us[:m], stats, rec_t[:0], rec_h[:0], rec_u[:0], rec_k[:0], 0.0
     if h_init > 0.0:
         h = h_init
     else:
@@ -303,4 +303,4 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
             last_failure = 0
             h *= reject_factor(errn, q)
 
-    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec]
+    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec], h

@@ -48,6 +48,17 @@ AUTO_EXPLICIT = "tsit5"
 AUTO_EXPLICIT_TIGHT = "dop853"
 AUTO_TIGHT_RTOL = 1e-7
 AUTO_STIFF = "rodas5p"
+#: after a stiffness signal `auto` first runs the stiff method for PROBE_STEPS steps, started at the
+#: explicit method's mean step; it keeps it only if its mean step is PROBE_GAIN times longer.  A
+#: Rosenbrock step costs a Jacobian, an LU and ~6 right-hand sides, so a problem that is only
+#: stability-limited at the edge (Kuramoto-Sivashinsky on 128 points at rtol 1e-8: Rodas5P's steps
+#: were *shorter* than DOP853's, 65 ms against 8 ms) stays explicit, while a stiff phase (ROBER,
+#: VDPOL: steps 10-1000x longer) switches as before.  Deterministic: step sizes, not timings.
+PROBE_STEPS = 20
+PROBE_GAIN = 3.0
+#: after a probe that did not pay, the explicit method runs this many steps without switching
+#: (doubled after each such probe) before stiffness may trigger another probe
+PROBE_BACKOFF = 200
 
 #: every method name and its family
 METHODS = {
@@ -305,7 +316,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     """The native calls behind :func:`solve_compiled`, on checked arguments."""
     if family != "auto":
         tab = _tableau(method)
-        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = _run(
+        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k, _) = _run(
             tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
             max_steps, 0.0, autonomous, band)
         dense_output = (DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=family == "explicit")
@@ -323,32 +334,56 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     t, u = t0, u0
     total = np.zeros(_status.NSTATS, np.int64)
     ts_parts, us_parts, pieces, segments = [], [], [], []
+    notes = []
     steps_left = max_steps
+    paused = False  # stiffness switching paused after a probe that did not pay
+    probe, h_next, h_explicit, backoff = False, h0, 0.0, PROBE_BACKOFF
     while True:
         name = explicit_name if fam == "explicit" else AUTO_STIFF
         tab = _tableau(name)
-        bound = (STIFF_BOUNDS[name] if can_switch else 0.0) if fam == "explicit" else NONSTIFF_BOUND
-        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k) = _run(
-            tab, fam, addresses, p, t, tf, u, saveat, save_steps, dense, rtol, atol, h0 if not segments else 0.0,
-            True, steps_left, bound, autonomous, band)
+        bound = (STIFF_BOUNDS[name] if can_switch and not paused else 0.0) if fam == "explicit" else NONSTIFF_BOUND
+        budget = min(steps_left, PROBE_STEPS if probe else backoff if paused else steps_left)
+        (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k, h_last) = _run(
+            tab, fam, addresses, p, t, tf, u, saveat, save_steps, dense, rtol, atol, h_next,
+            True, budget, bound, autonomous, band)
         if segments and save_steps:  # the segment's first point is the previous segment's last
             ts, us = ts[1:], us[1:]
         ts_parts.append(ts)
         us_parts.append(us)
-        segments.append((t, tab.name))
+        if not (segments and segments[-1][1] == tab.name):
+            segments.append((t, tab.name))
         if dense:
             pieces.append(DenseOutput(t, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=fam == "explicit"))
         total += counters
         steps_left -= int(counters[_status.NSTEPS])
         t, u = t_end, u_end
+        if not save_steps:
+            saveat = saveat[saveat > t]
+        if code == _status.MAX_STEPS and steps_left > 0 and (probe or paused):
+            if probe:  # the probe ran its steps: keep the stiff method only if it steps much further
+                probe = False
+                if h_last >= PROBE_GAIN * h_explicit:
+                    h_next = h_last
+                    continue
+                notes.append(f"auto: at t = {t:.6g} {explicit_name} was stability-limited, but {AUTO_STIFF}'s "
+                             f"steps grew only to {h_last / h_explicit:.2g}x its step (< {PROBE_GAIN:g}x: not "
+                             f"worth a Jacobian and an LU per step); {explicit_name} for {backoff} steps "
+                             "without stiffness switching")
+                paused, fam, h_next = True, "explicit", h_explicit
+            else:  # the explicit method ran its steps without switching: allow switching again
+                paused, h_next, backoff = False, h_last, 2 * backoff
+            continue
+        probe = False
         if code not in (_status.STIFF, _status.NONSTIFF):
             break
         if steps_left <= 0:
             code = _status.MAX_STEPS
             break
-        fam = "rosenbrock" if code == _status.STIFF else "explicit"
-        if not save_steps:
-            saveat = saveat[saveat > t]
+        if code == _status.STIFF:
+            fam, probe = "rosenbrock", True
+            h_explicit = h_next = h_last
+        else:
+            fam, h_next = "explicit", 0.0
     used = []
     for _, name in segments:
         if name not in used:
@@ -363,7 +398,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     retcode = RetCode(code)
     sol = Solution(ts, us, retcode, _message(retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
-    sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments]
+    sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
     return sol
 
 

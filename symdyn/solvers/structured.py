@@ -292,4 +292,4 @@ def solve_auto(cm, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names, run_
             extra = [f"dense output (sol(t)) was asked for, which {rec} does not provide: the switching "
                      "explicit/Rosenbrock method instead"]
         sol = run_switching("explicit", None)
-    return _with(sol, reasons=list(a.reasons) + extra)
+    return _with(sol, reasons=list(a.reasons) + extra + list(getattr(sol, "reasons", None) or []))
