@@ -184,7 +184,7 @@ def pendulum_trajectory(theta0=2.5, omega0=0.0, t1=10.0):
     return t, sol.u
 
 
-@pytest.mark.parametrize("noise", [0.0, 0.01])
+@pytest.mark.parametrize("noise", [0.0, 0.01, 0.05])
 def test_gp_discover_pendulum_round_trip(noise):
     """Derivatives estimated from a simulated trajectory; the model re-simulates."""
     t, U = pendulum_trajectory()
@@ -196,13 +196,14 @@ def test_gp_discover_pendulum_round_trip(noise):
         assert d_theta == omega                                   # coefficient 1 exactly (pruned)
     else:
         assert d_theta.free_symbols == {omega} and sp.degree(d_theta, omega) == 1
-        assert float(d_theta.coeff(omega)) == pytest.approx(1.0, rel=0.01)
-    assert sin_coefficient(d_omega, theta) == pytest.approx(-G_L, rel=1e-9 if noise == 0 else 0.01)
+        assert float(d_theta.coeff(omega)) == pytest.approx(1.0, rel=0.02)
+    assert sin_coefficient(d_omega, theta) == pytest.approx(-G_L, rel=1e-9 if noise == 0 else 2 * noise)
     assert res.derivative_method.startswith("finite" if noise == 0 else "Savitzky")
     model = res.model()
-    sol = sd.compile(model).solve((0.0, 10.0), saveat=t, rtol=1e-10, atol=1e-12)
+    assert np.allclose(sd.compile(model).u0, Un[0])                  # the model starts at the first sample
+    sol = sd.compile(model).solve((0.0, 10.0), u0=U[0], saveat=t, rtol=1e-10, atol=1e-12)
     assert sol.success
-    assert np.max(np.abs(sol.u - U)) < (1e-6 if noise == 0 else 0.5)
+    assert np.max(np.abs(sol.u - U)) < (1e-6 if noise == 0 else 0.5)   # 10 s, ~3 periods: phase drift
     assert "D(omega)" in res.report()
 
 
