@@ -324,3 +324,23 @@ def test_docs_example_runs():
     text = (pathlib.Path(__file__).parents[1] / "docs" / "solvers.md").read_text()
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     exec(compile(code, "docs/solvers.md", "exec"), {})
+
+
+@pytest.mark.parametrize("method", ["auto", "tsit5", "dop853", "rodas5p", "radau5"])
+def test_solve_leaves_the_callers_arrays_alone(method):
+    """u0, p and saveat are handed to the kernels without copies when valid: they must come back unchanged,
+    and the solution must not alias them."""
+    import symdyn as sd
+    from models import lotka_volterra
+    cm = sd.compile(lotka_volterra.build())
+    u0, p, saveat = cm.u0.copy(), cm.p0.copy(), np.array([0.5, 1.0])
+    keep = (u0.copy(), p.copy(), saveat.copy())
+    sol = cm.solve((0.0, 1.0), u0=u0, p=p, saveat=saveat, method=method)
+    assert sol.success
+    for before, after in zip(keep, (u0, p, saveat)):
+        assert np.array_equal(before, after)
+    sol.u[:] = 0.0
+    sol.u_end[:] = 0.0
+    assert np.array_equal(u0, keep[0]) and np.array_equal(cm.u0, keep[0])
+    again = cm.solve((0.0, 1.0), saveat=saveat, method=method)    # the cached defaults are intact too
+    assert np.array_equal(again.u[-1], cm.solve((0.0, 1.0), u0=keep[0], saveat=saveat, method=method).u[-1])

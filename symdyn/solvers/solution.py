@@ -106,11 +106,11 @@ class Solution:
     def __init__(self, t, u, retcode, message, stats, method, names=None, dense_output=None,
                  t_reached=None, u_end=None, segments=None):
         self.t, self.u = t, u
-        self.retcode = RetCode(retcode)
+        self.retcode = retcode if type(retcode) is RetCode else RetCode(retcode)
         self.message = message
         self.stats = stats
         self.method = method
-        self.names = tuple(names) if names is not None else None
+        self.names = names if type(names) is tuple or names is None else tuple(names)
         self._dense = dense_output
         self.t_reached = t_reached
         self.u_end = u_end

@@ -77,12 +77,14 @@ STRUCTURED_FAMILIES = frozenset(STRUCTURED.values())
 
 # --- argument checks ----------------------------------------------------------------------------
 def _float_vector(arg, x, n=None):
-    """A fresh C-contiguous float64 vector from ``x``: ndarrays must already be float64,
-    lists/tuples of numbers are converted; ``n`` (if given) is the required length."""
+    """A C-contiguous float64 vector from ``x``: ndarrays must already be float64 (one that is
+    1-d and C-contiguous is used as it is), lists/tuples of numbers are converted; ``n`` (if
+    given) is the required length."""
     if isinstance(x, np.ndarray):
         if x.dtype != np.float64:
             raise DTypeError(arg, x.dtype)
-        a = np.array(x, dtype=np.float64, order="C")
+        # the kernels never write to u0 or p: a valid array is passed as it is, no copy
+        a = x if x.ndim == 1 and x.flags.c_contiguous else np.array(x, dtype=np.float64, order="C")
     else:
         try:
             a = np.array(x, dtype=np.float64)
@@ -94,7 +96,8 @@ def _float_vector(arg, x, n=None):
 
 
 def _check_finite(arg, a):
-    if np.isfinite(a).all():  # the common case in one ufunc call; the details only on failure
+    # the common case cheaply (a ufunc call costs more than a short Python loop); details on failure
+    if (all(map(math.isfinite, a.tolist())) if a.size <= 32 else np.isfinite(a).all()):
         return
     bad = np.flatnonzero(~np.isfinite(a))
     raise NonFiniteValueError(arg, int(bad[0]), float(a[bad[0]]))
@@ -102,10 +105,12 @@ def _check_finite(arg, a):
 
 def _check_t_span(t_span):
     try:
-        t0, tf = (float(x) for x in t_span)
-    except (TypeError, ValueError):
+        if len(t_span) != 2:
+            raise ValueError
+        t0, tf = float(t_span[0]), float(t_span[1])
+    except (TypeError, ValueError, KeyError, IndexError):
         raise TimeSpanError(t_span, "not a pair of numbers") from None
-    if not (np.isfinite(t0) and np.isfinite(tf)):
+    if not (math.isfinite(t0) and math.isfinite(tf)):
         raise TimeSpanError(t_span, "not finite")
     if tf == t0:
         raise TimeSpanError(t_span, "empty (t0 == t_end)")
@@ -117,12 +122,17 @@ def _check_t_span(t_span):
 def _check_saveat(saveat, t0, tf):
     if saveat is None:
         return np.empty(0), True
-    s = np.atleast_1d(np.asarray(saveat))
+    s = np.asarray(saveat)
+    if s.ndim == 0:
+        s = s.reshape(1)
     if s.dtype.kind not in "fiu" or s.ndim != 1 or s.size == 0:
         raise SaveatError(f"must be a non-empty 1-d sequence of times, got shape {s.shape} dtype {s.dtype}")
-    s = s.astype(np.float64)
+    s = np.array(s, dtype=np.float64)  # a copy: the output times must not change under the solver
     # fast path: finite, inside the span and strictly increasing (then every point is inside)
-    if (s[0] >= t0 and s[-1] <= tf and (s.size == 1 or (s[1:] > s[:-1]).all())
+    if s.size == 1:
+        if t0 <= s[0] <= tf:
+            return s, False
+    elif (s[0] >= t0 and s[-1] <= tf and (s[1:] > s[:-1]).all()
             and math.isfinite(s[0]) and math.isfinite(s[-1])):
         return s, False
     if not np.all(np.isfinite(s)):
@@ -159,6 +169,8 @@ def _check_addresses(addresses, family, method):
         raise OptionError("addresses", addresses, "must be a dict like {'rhs': int, 'jac': int}")
     for name in NEEDS[family]:
         a = addresses.get(name)
+        if type(a) is int and a > 0:  # the common case, without the slower ABC checks below
+            continue
         if a is None:
             raise MissingFunctionError(name, method, addresses.keys())
         if not isinstance(a, numbers.Integral) or isinstance(a, bool) or a <= 0:
@@ -321,8 +333,8 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
             max_steps, 0.0, autonomous, band)
         dense_output = (DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=family == "explicit")
                         if dense else None)
-        stats = dict(zip(_status.STAT_NAMES, (int(x) for x in counters)))
-        retcode = RetCode(code)
+        stats = dict(zip(_status.STAT_NAMES, counters.tolist()))
+        retcode = _RETCODES[code]
         return Solution(ts, us, retcode, _message(retcode, tab.name, t_end, tf, max_steps, family == "explicit"),
                         stats, tab.name, names=names, dense_output=dense_output, t_reached=t_end, u_end=u_end,
                         segments=[(t0, tab.name)])
@@ -357,7 +369,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
         total += counters
         steps_left -= int(counters[_status.NSTEPS])
         t, u = t_end, u_end
-        if not save_steps:
+        if not save_steps and code != _status.SUCCESS:  # a next segment starts here
             saveat = saveat[saveat > t]
         if code == _status.MAX_STEPS and steps_left > 0 and (probe or paused):
             if probe:  # the probe ran its steps: keep the stiff method only if it steps much further
@@ -394,8 +406,8 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     dense_output = None
     if dense:
         dense_output = pieces[0] if len(pieces) == 1 else PiecewiseDense(pieces)
-    stats = dict(zip(_status.STAT_NAMES, (int(x) for x in total)))
-    retcode = RetCode(code)
+    stats = dict(zip(_status.STAT_NAMES, total.tolist()))
+    retcode = _RETCODES[code]
     sol = Solution(ts, us, retcode, _message(retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
     sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
@@ -423,6 +435,31 @@ def _band_for(cm):
     except TypeError:
         pass
     return plan
+
+
+_DEFAULTS = weakref.WeakKeyDictionary()
+_RETCODES = {int(r): r for r in RetCode}
+
+
+def _defaults(cm):
+    """``(u0, p0, names)`` of a compiled model, made once (the kernels never write to them);
+    None where a value is missing, so that the model's own accessors raise the named error."""
+    try:
+        u0 = np.array(cm.u0, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - e.g. MissingValueError: raised again where it is used
+        u0 = None
+    try:
+        p0 = np.array(cm.p0, dtype=np.float64)
+        p0 = p0 if p0.size else None
+    except Exception:  # noqa: BLE001
+        p0 = None
+    names = getattr(cm, "state_names", None)
+    out = (u0, p0, tuple(names) if names is not None else None)
+    try:
+        _DEFAULTS[cm] = out
+    except TypeError:
+        pass
+    return out
 
 
 def _is_autonomous(cm):
@@ -454,15 +491,20 @@ def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, 
     equations) is detected once per model so that Rosenbrock methods skip ``df/dt``.  Other
     options (``names``, ``dt``, ``adaptive``) are passed on.
     """
+    defaults = _DEFAULTS.get(cm)
+    if defaults is None:
+        defaults = _defaults(cm)
     if u0 is None:
-        u0 = cm.u0
+        u0 = defaults[0] if defaults[0] is not None else cm.u0  # (cm.u0 names the missing values)
     elif hasattr(cm, "state_array"):
         u0 = cm.state_array(u0, "u0")
-    if hasattr(cm, "params_array"):
+    if p is None and defaults[1] is not None:
+        p = defaults[1]
+    elif hasattr(cm, "params_array"):
         p = cm.params_array(p)
     elif p is None:
         p = cm.p0
-    names = options.pop("names", getattr(cm, "state_names", None))
+    names = options.pop("names", defaults[2])
     options.setdefault("autonomous", _is_autonomous(cm))
     if hasattr(cm, "source_model") and "jac_csc" in getattr(cm, "addresses", {}):
         options.setdefault("model", cm)

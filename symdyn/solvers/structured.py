@@ -59,12 +59,12 @@ _N_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def analysis_for(cm, t_span, rtol, p):
     """``sd.analyze(cm, p=p, t_span=t_span, rtol=rtol)``, cached per model (the key is the
     parameter values, ``rtol`` and the span's length)."""
-    from ..analysis import analyze
-
     key = (tuple(np.asarray(p, dtype=float).tolist()), float(rtol), float(t_span[1] - t_span[0]))
     per_model = _ANALYSES.setdefault(cm, {})
     a = per_model.get(key)
     if a is None:
+        from ..analysis import analyze  # (an import statement per call costs more than the lookup)
+
         pdict = dict(zip(cm.param_names, np.asarray(p, dtype=float).tolist())) if cm.param_names else None
         a = analyze(cm, p=pdict, t_span=(float(t_span[0]), float(t_span[1])), rtol=float(rtol))
         if len(per_model) > 16:
