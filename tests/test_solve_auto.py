@@ -30,6 +30,7 @@ CHOICES = [
     ("lorenz", {}, "explicit"),
     ("rober", {}, "implicit"), ("vdpol", {}, "implicit"), ("hires", {}, "implicit"), ("pollu", {}, "implicit"),
     ("kepler", {}, "symplectic"), ("klein_gordon", {}, "symplectic"),
+    ("pendulum", {}, "symplectic"), ("pendulum", {"damping": 0.1}, "explicit"),  # parameter values count
     ("kuramoto_sivashinsky", {}, "exponential"), ("allen_cahn", {}, "exponential"),
     ("burgers", {"nu": 0.01}, "exponential"), ("gray_scott_1d", {}, "exponential"),
     ("diffusion_pf_ode", {}, "exponential"),
