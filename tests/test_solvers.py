@@ -344,3 +344,21 @@ def test_solve_leaves_the_callers_arrays_alone(method):
     assert np.array_equal(u0, keep[0]) and np.array_equal(cm.u0, keep[0])
     again = cm.solve((0.0, 1.0), saveat=saveat, method=method)    # the cached defaults are intact too
     assert np.array_equal(again.u[-1], cm.solve((0.0, 1.0), u0=keep[0], saveat=saveat, method=method).u[-1])
+
+
+@pytest.mark.parametrize("method, name", [("dop853", "lorenz"), ("tsit5", "lorenz"), ("rodas5p", "vdpol"),
+                                          ("radau5", "vdpol"), ("auto", "vdpol")])
+def test_output_buffers_grow_across_many_steps(method, name):
+    """Every accepted step saved and recorded for sol(t): hundreds of steps, far beyond the first
+    buffers (64), so the kernels stop, have them grown, and go on (the time loops never rebind arrays)."""
+    import symdyn as sd
+    import models
+    cm = sd.compile(models.build(name))
+    span = (0.0, 20.0) if name == "lorenz" else (0.0, 2.0)
+    sol = cm.solve(span, method=method, rtol=1e-8, atol=1e-8, dense=True)
+    assert sol.success and sol.stats["naccept"] > 200
+    assert sol.t.shape[0] == sol.stats["naccept"] + 1 and np.all(np.diff(sol.t) > 0)
+    ts = np.linspace(span[0], span[1], 37)
+    at = cm.solve(span, method=method, rtol=1e-8, atol=1e-8, saveat=ts)
+    assert np.allclose(sol(ts), at.u, rtol=1e-5, atol=1e-6 * np.max(np.abs(at.u)))
+    assert np.array_equal(sol.u[-1], at.u[-1])      # the same steps, with or without recording

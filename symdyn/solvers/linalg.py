@@ -11,7 +11,7 @@ import math
 import numba
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def lu_factor(M, piv):
     """Factor ``P A = L U`` in place; ``A[row, col] = M[col, row]``.  Returns False if singular."""
     n = M.shape[0]
@@ -42,7 +42,7 @@ def lu_factor(M, piv):
     return True
 
 
-@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def lu_solve(M, piv, x):
     """Solve ``A y = x`` in place with the factors from :func:`lu_factor`."""
     n = M.shape[0]
@@ -66,7 +66,7 @@ def lu_solve(M, piv, x):
 
 
 # --- banded LU (for large models whose Jacobian is banded after reordering) ----------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def band_lu_factor(AB, kl, ku, piv):
     """Factor a band matrix ``P A = L U`` in place with partial pivoting (LAPACK's DGBTF2).
 
@@ -108,7 +108,7 @@ def band_lu_factor(AB, kl, ku, piv):
     return True
 
 
-@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def band_lu_solve(AB, kl, ku, piv, x):
     """Solve ``A y = x`` in place with the factors from :func:`band_lu_factor`."""
     n = AB.shape[0]
@@ -132,7 +132,7 @@ def band_lu_solve(AB, kl, ku, piv, x):
                 x[i] -= AB[j, kv + i - j] * xj
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def band_assemble(ABf, vals, pos, dpos, shift):
     """``W = shift I - J`` into flat band storage: ``J``'s CSC values ``vals`` land at ``pos``,
     the diagonal at ``dpos`` (see :func:`symdyn.solvers.banded.band_plan`)."""
@@ -144,7 +144,7 @@ def band_assemble(ABf, vals, pos, dpos, shift):
         ABf[dpos[k]] += shift
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def perm_band_solve(AB, kl, ku, piv, perm, x, work):
     """Solve ``W y = x`` in place for the reordered band factors of ``W`` (``perm[i]`` is the
     original index of reordered unknown ``i``); ``work`` has ``x``'s length and dtype."""

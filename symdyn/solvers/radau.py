@@ -71,9 +71,11 @@ FAC_SINGULAR = 0.25
 FAC_FIRST_REJECT = 0.1
 #: rate bound above which the Newton iteration counts as diverging
 THETA_DIVERGE = 0.99
+#: internal status of _steps: an output buffer is full (grown by the caller)
+BUFFER_FULL = -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
 def _ell(dense, theta, out):
     """``out[i] = l_i(theta)``, the collocation polynomials."""
     for i in range(dense.shape[0]):
@@ -174,20 +176,62 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
     for k in range(n):
         scal[k] = atol[k] + rtol * abs(u[k])
 
-    need_jac = True
-    caljac = False  # J was evaluated at the current (t, u)
-    h_lu = -1.0  # the h of the current factorisations (< 0: none)
-    first = True
-    rejected = False
-    have_old = False  # a previous accepted step to extrapolate starting values from
-    hold = h
-    hacc = h
-    erracc = 1.0
-    faccon = 1.0
-    theta = THET
-    last_failure = 0  # 0: none, 1: non-finite, 2: singular matrix, 3: Newton iteration failed
+    # the loop state carried between calls of _steps: t, h, h_lu (the h of the current
+    # factorisations, < 0: none), hold, hacc, erracc, faccon, theta / need_jac, caljac (J evaluated at
+    # the current (t, u)), first, rejected, have_old (a previous step to extrapolate starting values
+    # from), last_failure (0: none, 1: non-finite, 2: singular matrix, 3: Newton failed), m, nrec
+    fstate = np.array([t0, h, -1.0, h, h, 1.0, 1.0, THET])
+    istate = np.array([1, 0, 1, 0, 0, 0, m, 0], np.int64)
+    while True:
+        status = _steps(rhs, jac, p, t0, tf, c, T, TI, gamma, alpha, beta, dd, dense, q, saveat, save_steps,
+                        keep_dense, rtol, atol, fnewt, adaptive, max_steps, band_kl, band_ku, band_perm, band_pos,
+                        band_dpos, u, unew, ytmp, fx, f2, err, scal, Z, Wt, F, Zold, dw1, v, ell, bt, Jflat, J, E1,
+                        E2, AB1, AB1f, AB2, AB2f, vals, work1, work2, piv1, piv2, stats, ts, us, rec_t, rec_h, rec_u,
+                        rec_k, fstate, istate)
+        if status != BUFFER_FULL:
+            break
+        m, nrec = istate[6], istate[7]
+        if save_steps and m == ts.shape[0]:
+            ts = grow1(ts, m)
+            us = grow2(us, m)
+        if keep_dense and nrec == rec_t.shape[0]:
+            rec_t = grow1(rec_t, nrec)
+            rec_h = grow1(rec_h, nrec)
+            rec_u = grow2(rec_u, nrec)
+            rec_k = grow3(rec_k, nrec)
+    m, nrec = istate[6], istate[7]
+    return (status, fstate[0], u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec],
+            fstate[1])
+
+
+@numba.njit(cache=True)
+def _steps(rhs, jac, p, t0, tf, c, T, TI, gamma, alpha, beta, dd, dense, q, saveat, save_steps, keep_dense, rtol,
+           atol, fnewt, adaptive, max_steps, band_kl, band_ku, band_perm, band_pos, band_dpos, u, unew, ytmp, fx, f2,
+           err, scal, Z, Wt, F, Zold, dw1, v, ell, bt, Jflat, J, E1, E2, AB1, AB1f, AB2, AB2f, vals, work1, work2,
+           piv1, piv2, stats, ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate):
+    """The time loop of :func:`radau_solve` from the state in ``fstate``/``istate`` (updated in place);
+    returns a status code, or ``BUFFER_FULL`` before a step whose output has no room.  Arrays are
+    never rebound here (see :func:`symdyn.solvers.explicit.explicit_rk_solve`)."""
+    n = u.shape[0]
+    s = c.shape[0]
+    nsave = saveat.shape[0]
+    banded = band_kl >= 0
+    t, h, h_lu, hold, hacc, erracc, faccon, theta = (fstate[0], fstate[1], fstate[2], fstate[3], fstate[4],
+                                                     fstate[5], fstate[6], fstate[7])
+    need_jac = istate[0] != 0
+    caljac = istate[1] != 0
+    first = istate[2] != 0
+    rejected = istate[3] != 0
+    have_old = istate[4] != 0
+    last_failure = istate[5]
+    m = istate[6]
+    nrec = istate[7]
+    status = st.SUCCESS
 
     while t < tf:
+        if (save_steps and m == ts.shape[0]) or (keep_dense and nrec == rec_t.shape[0]):
+            status = BUFFER_FULL
+            break
         if stats[st.NSTEPS] >= max_steps:
             status = st.MAX_STEPS
             break
@@ -399,9 +443,6 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                 continue
             last_failure = 0
             if save_steps:
-                if m == ts.shape[0]:
-                    ts = grow1(ts, m)
-                    us = grow2(us, m)
                 ts[m] = t_new
                 copy1(us[m], unew)
                 m += 1
@@ -414,11 +455,6 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                         interpolate((saveat[m] - t) / h, 1.0, u, Z, dense, bt, us[m])
                     m += 1
             if keep_dense:
-                if nrec == rec_t.shape[0]:
-                    rec_t = grow1(rec_t, nrec)
-                    rec_h = grow1(rec_h, nrec)
-                    rec_u = grow2(rec_u, nrec)
-                    rec_k = grow3(rec_k, nrec)
                 rec_t[nrec] = t
                 rec_h[nrec] = h
                 copy1(rec_u[nrec], u)
@@ -457,4 +493,14 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
             h *= FAC_FIRST_REJECT if first else reject_factor(errn, q)
             need_jac = not caljac
 
-    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec], h
+    fstate[0], fstate[1], fstate[2], fstate[3] = t, h, h_lu, hold
+    fstate[4], fstate[5], fstate[6], fstate[7] = hacc, erracc, faccon, theta
+    istate[0] = 1 if need_jac else 0
+    istate[1] = 1 if caljac else 0
+    istate[2] = 1 if first else 0
+    istate[3] = 1 if rejected else 0
+    istate[4] = 1 if have_old else 0
+    istate[5] = last_failure
+    istate[6] = m
+    istate[7] = nrec
+    return status

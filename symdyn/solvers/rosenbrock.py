@@ -42,6 +42,8 @@ NONSTIFF_STEPS = 25
 #: step factor after a singular W
 FAC_SINGULAR = 0.25
 CBRT_EPS = EPS ** (1.0 / 3.0)
+#: internal status of _steps: an output buffer is full (grown by the caller)
+BUFFER_FULL = -1
 
 
 @numba.njit(cache=True)
@@ -114,16 +116,57 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
         h = initial_step(rhs, p, t0, tf, u0, fx, q - 1.0, rtol, atol, ytmp, unew)
         stats[st.NFEV] += 1
     h = min(h, tf - t0)
-    need_jac = True
-    jnorm = 0.0
-    rejected = False
-    first = True
-    hacc = h
-    erracc = 1.0
-    last_failure = 0  # 0: none, 1: non-finite, 2: singular W
-    nonstiff_run = 0
+    # the loop state carried between calls of _steps: t, h, jnorm, hacc, erracc / need_jac,
+    # rejected, first, last_failure (0: none, 1: non-finite, 2: singular W), nonstiff_run, m, nrec
+    fstate = np.array([t0, h, 0.0, h, 1.0])
+    istate = np.array([1, 0, 1, 0, 0, m, 0], np.int64)
+    while True:
+        status = _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
+                        keep_dense, rtol, atol, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm,
+                        band_pos, band_dpos, jac_rows, U, Ui, u, unew, ytmp, fx, dT, err, bt, Jflat, J, W, AB, ABf,
+                        vals, rowsum, xperm, piv, stats, ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate)
+        if status != BUFFER_FULL:
+            break
+        m, nrec = istate[5], istate[6]
+        if save_steps and m == ts.shape[0]:
+            ts = grow1(ts, m)
+            us = grow2(us, m)
+        if keep_dense and nrec == rec_t.shape[0]:
+            rec_t = grow1(rec_t, nrec)
+            rec_h = grow1(rec_h, nrec)
+            rec_u = grow2(rec_u, nrec)
+            rec_k = grow3(rec_k, nrec)
+    m, nrec = istate[5], istate[6]
+    return (status, fstate[0], u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec],
+            fstate[1])
+
+
+@numba.njit(cache=True)
+def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps, keep_dense,
+           rtol, atol, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm, band_pos, band_dpos,
+           jac_rows, U, Ui, u, unew, ytmp, fx, dT, err, bt, Jflat, J, W, AB, ABf, vals, rowsum, xperm, piv, stats,
+           ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate):
+    """The time loop of :func:`rosenbrock_solve` from the state in ``fstate``/``istate`` (updated in
+    place); returns a status code, or ``BUFFER_FULL`` before a step whose output has no room.
+    Arrays are never rebound here (see :func:`symdyn.solvers.explicit.explicit_rk_solve`)."""
+    n = u.shape[0]
+    s = b.shape[0]
+    nsave = saveat.shape[0]
+    banded = band_kl >= 0
+    t, h, jnorm, hacc, erracc = fstate[0], fstate[1], fstate[2], fstate[3], fstate[4]
+    need_jac = istate[0] != 0
+    rejected = istate[1] != 0
+    first = istate[2] != 0
+    last_failure = istate[3]
+    nonstiff_run = istate[4]
+    m = istate[5]
+    nrec = istate[6]
+    status = st.SUCCESS
 
     while t < tf:
+        if (save_steps and m == ts.shape[0]) or (keep_dense and nrec == rec_t.shape[0]):
+            status = BUFFER_FULL
+            break
         if stats[st.NSTEPS] >= max_steps:
             status = st.MAX_STEPS
             break
@@ -189,7 +232,8 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
         for i in range(s):
             # the stage is built in the work vector Ui (a view U[i] would cost reference counting)
             if i == 0:
-                copy1(Ui, fx)
+                for k in range(n):
+                    Ui[k] = fx[k]
             else:
                 for k in range(n):
                     acc = u[k]
@@ -222,8 +266,17 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                 acce += e[i] * U[i, k]
             unew[k] = u[k] + acc
             err[k] = acce
-        errn = math.sqrt(scaled_sq_sum(err, u, unew, rtol, atol) / n) if adaptive else 0.0
-        if not (math.isfinite(errn) and all_finite(unew)):
+        # (the helpers scaled_sq_sum / all_finite written out: array arguments cost atomic refcounts)
+        ss = 0.0
+        finite = True
+        for k in range(n):
+            sc = atol[k] + rtol * max(abs(u[k]), abs(unew[k]))
+            r = err[k] / sc
+            ss += r * r
+            if not math.isfinite(unew[k]):
+                finite = False
+        errn = math.sqrt(ss / n) if adaptive else 0.0
+        if not (math.isfinite(errn) and finite):
             stats[st.NREJECT] += 1
             last_failure = 1
             rejected = True
@@ -237,7 +290,11 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
             # f at the new point first: a NaN there rejects the step like any non-finite value
             call_native(rhs, tf if last else t + h, unew, p, ytmp)
             stats[st.NFEV] += 1
-            if not all_finite(ytmp):
+            finite = True
+            for k in range(n):
+                if not math.isfinite(ytmp[k]):
+                    finite = False
+            if not finite:
                 stats[st.NREJECT] += 1
                 last_failure = 1
                 rejected = True
@@ -249,9 +306,6 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
             last_failure = 0
             t_new = tf if last else t + h
             if save_steps:
-                if m == ts.shape[0]:
-                    ts = grow1(ts, m)
-                    us = grow2(us, m)
                 ts[m] = t_new
                 copy1(us[m], unew)
                 m += 1
@@ -264,19 +318,15 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                         interpolate((saveat[m] - t) / h, 1.0, u, U, dense, bt, us[m])
                     m += 1
             if keep_dense:
-                if nrec == rec_t.shape[0]:
-                    rec_t = grow1(rec_t, nrec)
-                    rec_h = grow1(rec_h, nrec)
-                    rec_u = grow2(rec_u, nrec)
-                    rec_k = grow3(rec_k, nrec)
                 rec_t[nrec] = t
                 rec_h[nrec] = h
                 copy1(rec_u[nrec], u)
                 for i in range(s):
                     copy1(rec_k[nrec, i], U[i])
                 nrec += 1
-            copy1(u, unew)
-            copy1(fx, ytmp)
+            for k in range(n):
+                u[k] = unew[k]
+                fx[k] = ytmp[k]
             t = t_new
             need_jac = True
             stats[st.NACCEPT] += 1
@@ -303,4 +353,12 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
             last_failure = 0
             h *= reject_factor(errn, q)
 
-    return status, t, u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec], h
+    fstate[0], fstate[1], fstate[2], fstate[3], fstate[4] = t, h, jnorm, hacc, erracc
+    istate[0] = 1 if need_jac else 0
+    istate[1] = 1 if rejected else 0
+    istate[2] = 1 if first else 0
+    istate[3] = last_failure
+    istate[4] = nonstiff_run
+    istate[5] = m
+    istate[6] = nrec
+    return status
