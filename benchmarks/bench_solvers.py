@@ -24,7 +24,9 @@ work-precision sweep (1e-4 .. 1e-10; ``atol = rtol * ATOL_RATIO``) it times
   functional iteration for Lorenz); jitcode (LSODA with its C Jacobian / DOP853) -- each only
   if installed (``pip install -e '.[bench]'``), otherwise skipped and reported.
 
-Steady time = median of repeated solves, the tools of one (problem, rtol) alternating; error =
+Steady time = median of repeated solves, the tools of one (problem, rtol) in a random order each
+round, every timed call right after an untimed one of the same tool, garbage collector off while
+timing (the first call after other work was measured 2-10x slower on this virtual machine); error =
 max over components of |u - ref| / |ref| at t_end; nfev as each tool reports it (numbalsoda's is
 counted by a second, counting cfunc; jitcode reports none).  Ratios are against the fastest peer
 *at equal or better accuracy*: the peer's time at symdyn's error is interpolated (log-log) along
@@ -38,9 +40,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import gc
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -520,15 +524,25 @@ def bench_point(pb: Problem, tools: list[Tool], rtol: float, budget: float, max_
         if first > slow_s:
             dead[tool.name] = f"slower than {slow_s:g} s at rtol {rtol:g}"
     rounds = max((r for _, _, r, _, _ in live), default=0)
+    rng = random.Random(1)
     for k in range(rounds):
-        # rotate the order: the first tool of a round runs after the previous round's last one (often a
-        # slow peer that evicted the caches) and was measured up to 2x slower than in isolation
-        shift = k % max(len(live), 1)
-        for tool, run, reps, rec, times in live[shift:] + live[:shift]:
+        # tools in a new random order each round, and each timed call right after an untimed one of
+        # the same tool: on this (virtual) machine the first call after other work -- another tool,
+        # a sleep, a Python loop -- was measured 2-10x slower (0.2-1.3 ms for a 0.1 ms solve), and a
+        # fixed order put that penalty on the same tool every round
+        order = list(live)
+        rng.shuffle(order)
+        for tool, run, reps, rec, times in order:
             if k < reps:
+                if reps > 1:
+                    run()
+                # the garbage collector is off while a call is timed (as in timeit): otherwise a
+                # collection of the peers' garbage lands on whichever call allocates next
+                gc.disable()
                 t0 = time.perf_counter()
                 run()
                 times.append(time.perf_counter() - t0)
+                gc.enable()
     for tool, run, reps, rec, times in live:
         rec.update(time_s=statistics.median(times), time_min_s=min(times), repeats=len(times))
         recs.append(rec)
