@@ -362,3 +362,15 @@ def test_output_buffers_grow_across_many_steps(method, name):
     at = cm.solve(span, method=method, rtol=1e-8, atol=1e-8, saveat=ts)
     assert np.allclose(sol(ts), at.u, rtol=1e-5, atol=1e-6 * np.max(np.abs(at.u)))
     assert np.array_equal(sol.u[-1], at.u[-1])      # the same steps, with or without recording
+
+
+def test_kernel_cache_is_keyed_by_all_kernel_sources():
+    """numba checks a cached function against its own file only; symdyn's locators give every kernel
+    the hash of all kernel files, so a change to a helper (linalg.py) recompiles its callers."""
+    from symdyn.solvers import _cache
+    from symdyn.solvers.radau import radau_solve
+    assert _cache.REGISTERED
+    assert type(radau_solve._cache._impl._locator).__name__.startswith("Symdyn")
+    assert radau_solve._cache._impl._locator.get_source_stamp() == _cache.sources_stamp()
+    names = {p.name for p in _cache.KERNEL_FILES}
+    assert {"linalg.py", "radau.py", "explicit.py", "_kernels.py", "_gp_native.py"} <= names

@@ -6,8 +6,10 @@ they know nothing of SymPy.  Layout: :mod:`.tableaus` (methods as data), :mod:`.
 stepper), :mod:`.radau` (Radau IIA, the algorithm of RADAU5), :mod:`.control` (tolerances,
 norm, step size), :mod:`.linalg` (dense LU, real or complex),
 :mod:`.solution` (Solution, RetCode), :mod:`.solve` (argument checks and the entry point),
-:mod:`.errors`.  See ``docs/solvers.md``.
+:mod:`.errors`; :mod:`._cache` keys numba's on-disk cache of the kernels by all their sources.
+See ``docs/solvers.md``.
 """
+from . import _cache  # noqa: F401  (first: the cache locators must exist before any kernel is defined)
 from . import errors
 from .solution import DenseOutput, RetCode, Solution
 from .solve import METHODS, solve_compiled, solve_model
