@@ -68,7 +68,9 @@ def pi_factor(err, errold, q, beta, after_reject):
     if err == 0.0:
         fac = FACMAX
     else:
-        fac = SAFETY * err ** (-(1.0 / q - 0.75 * beta)) * errold**beta
+        fac = SAFETY * err ** (-(1.0 / q - 0.75 * beta))
+        if beta != 0.0:  # (DOP853 has none: one pow call less per step)
+            fac *= errold**beta
     fac = min(FACMAX, max(FACMIN, fac))
     if after_reject:
         fac = min(fac, 1.0)
