@@ -13,7 +13,7 @@ Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:
 from . import errors
 from .analysis import analyze
 from .compiled import CompiledModel, compile, solve
-from .discover import discover
+from . import discover  # the package, callable as discover(t, U, ...)
 from .model import D, Model
 from .tracing import trace
 

@@ -429,3 +429,13 @@ def test_weak_form_is_exact_for_clean_data():
     # the radius follows the data: noisier data, wider test functions
     sig = derivatives.estimate_noise(t, u + 0.05 * np.random.default_rng(0).normal(size=u.shape))
     assert weak.choose_radius(t, u, sig) > weak.choose_radius(t, u, [1e-8, 1e-8])
+
+
+def test_sd_discover_is_callable_and_still_the_package():
+    import importlib
+    api = importlib.import_module("symdyn.discover.api")
+    assert callable(sd.discover) and sd.discover.api is api
+    assert sd.discover.gp_discover.__name__ == "gp_discover"     # (lazy: loads numba only now)
+    t = np.linspace(0.0, 4.0, 801)
+    U = np.column_stack([2 * np.exp(-0.5 * t), np.exp(-0.5 * t) + np.exp(-2 * t)])
+    assert sd.discover(t, U, names=["x", "y"], degree=2).terms("x") == {"x"}

@@ -9,6 +9,9 @@
 hands over to :mod:`symdyn.discover.pde`; :func:`gp_discover` (genetic programming,
 :mod:`.gp`) finds terms outside any library.
 """
+import sys
+import types
+
 from .api import discover
 from .derivatives import derivative, estimate_noise, finite_difference, savitzky_golay, smooth, tv_derivative
 from .library import Library, custom, exponential, polynomial, rational, trigonometric
@@ -31,3 +34,15 @@ def __getattr__(name):
         from . import gp
         return getattr(gp, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _CallableModule(types.ModuleType):
+    """``symdyn.discover`` is this package *and* callable as :func:`discover`: ``sd.discover(t, U)``
+    works, and so do ``import symdyn.discover.api`` and ``symdyn.discover.gp_discover`` (a plain
+    function exported as ``symdyn.discover`` would hide the package's modules)."""
+
+    def __call__(self, *args, **kwargs):
+        return discover(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
