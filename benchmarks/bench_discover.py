@@ -85,34 +85,17 @@ about 1.5 minutes (96 s measured) and writes ``results/discover_quick.json``; th
 """
 from __future__ import annotations
 
-import os
 import sys
 
-
-def _blas_threads_from_argv(argv) -> str:
-    for i, a in enumerate(argv):
-        if a == "--blas-threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--blas-threads="):
-            return a.split("=", 1)[1]
-    return "1"
-
-
-_BLAS = _blas_threads_from_argv(sys.argv)
-if _BLAS != "0":  # before numpy is imported
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, _BLAS)
+import _blas_threads  # first: it limits BLAS threads before numpy is imported
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import functools  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -126,21 +109,15 @@ for _p in (str(ROOT), str(HERE)):
         sys.path.insert(0, _p)
 
 from bench_solvers import fmt_time, table  # noqa: E402
+from models._datasets import (BURGERS_NU, ODE_SYSTEMS, burgers_data, ks_data, ode_data, truth,  # noqa: E402
+                              with_noise)
+from bench_solvers import machine_info as solvers_machine_info  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "discover.json"
 DEFAULT_OUT_QUICK = HERE / "results" / "discover_quick.json"
 
 NOISE = (0.0, 0.01, 0.05)
-#: name -> (model builder, record length, sample step), as tests/test_discover.py
-SYSTEMS = {
-    "lorenz": ("lorenz", {}, 20.0, 0.002),
-    "lotka_volterra": ("lotka_volterra", {}, 15.0, 0.002),
-    "vdp_mu1": ("van_der_pol", {"mu": 1.0}, 20.0, 0.002),
-    "vdp_mu5": ("van_der_pol", {"mu": 5.0}, 30.0, 0.002),
-    "rossler": ("rossler", {}, 60.0, 0.005),
-    "duffing": ("duffing", {}, 20.0, 0.002),
-}
-BURGERS_NU = 0.1
+SYSTEMS = ODE_SYSTEMS  # the test suite's data, from models/_datasets.py
 PDE_TRUE = {"burgers": {"u*u_x": -1.0, "u_xx": BURGERS_NU},
             "ks": {"u*u_x": -1.0, "u_xx": -1.0, "u_xxxx": -1.0}}
 PDE_PERIODIC = {"burgers": False, "ks": True}
@@ -165,55 +142,20 @@ PSY_TOOLS = ("default", "auto", "weak")
 # ----------------------------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
 def ode_clean(system):
-    import models
-    import symdyn as sd
-    modname, kw, T, dt = SYSTEMS[system]
-    model = models.get(modname).build(**kw)
-    t = np.arange(0.0, T + dt / 2, dt)
-    sol = sd.compile(model).solve((0.0, T), saveat=t, rtol=1e-10, atol=1e-12)
-    assert sol.success, sol
-    return model, t, sol.u
+    return ode_data(system)
 
 
 def ode_noisy(U, level, seed):
-    rng = np.random.default_rng(seed)
-    return U + level * np.std(U, axis=0) * rng.standard_normal(U.shape)
+    return with_noise(U, level, seed)
 
 
-def truth(model):
-    """{(state, term): coefficient} of the true model, terms as the polynomial library prints them."""
-    import sympy as sp
-    values = dict(zip(model.param_symbols, model.param_values))
-    out = {}
-    for state, rhs in model.equations.items():
-        rhs = sp.expand(rhs.xreplace(values))
-        for term, c in rhs.as_coefficients_dict().items():
-            out[(state.name, str(term))] = float(c)
-    return out
-
-
-@functools.lru_cache(maxsize=None)
 def pde_clean(system):
-    import symdyn as sd
-    from models import burgers, kuramoto_sivashinsky
-    if system == "burgers":
-        x = np.linspace(0.0, 1.0, 101)
-        t = np.linspace(0.0, 1.0, 101)
-        return t, x, burgers.exact(t[:, None], x[None, :], BURGERS_NU)
-    n_fine, n = 4096, 128
-    cm = sd.compile(kuramoto_sivashinsky.build(N=n_fine))
-    t = np.linspace(0.0, 100.0, 251)
-    sol = cm.solve((0.0, 100.0), saveat=t, method="etdrk4", rtol=1e-9)
-    assert sol.success
-    step = n_fine // n
-    return t, np.array(kuramoto_sivashinsky.grid(n)), sol.u[:, step - 1::step]
+    return burgers_data() if system == "burgers" else ks_data()
 
 
 def pde_noisy(U, level, seed):
-    rng = np.random.default_rng(seed)
-    return U + level * np.std(U) * rng.standard_normal(U.shape)
+    return with_noise(U, level, seed, per_state=False)
 
 
 @functools.lru_cache(maxsize=None)
@@ -537,30 +479,35 @@ def seeds_for(level, n):
     return [0] if level == 0.0 else list(range(n))
 
 
+def _noisy_runs(part, system, t, U, names, true, noisy, run_symdyn, n_seeds, weak, log, **psy_options):
+    """symdyn and pysindy on ``noisy(U, level, seed)`` for every noise level and seed of ``system``."""
+    runs = []
+    t_sys = time.perf_counter()
+    for level in NOISE:
+        for seed in seeds_for(level, n_seeds):
+            Un = noisy(U, level, seed)
+            rec = {"part": part, "system": system, "noise": level, "seed": seed, "symdyn": run_symdyn(Un)}
+            psy = PsyRunner(part, t, Un, names, **psy_options)
+            rec["pysindy_default"] = psy.default(true)
+            rec["pysindy_auto"] = psy.auto(true)
+            if weak:
+                rec["pysindy_weak"] = psy.weak(true, seed)
+            runs.append(rec)
+            s = rec["symdyn"]
+            if not s["exact"]:
+                log(f"    symdyn NOT exact: {system} noise {level:g} seed {seed}: missing {s['missing']} "
+                    f"extra {s['extra']} {s.get('error', '')}")
+    log(f"  {system}: {len(runs)} runs, {time.perf_counter() - t_sys:.1f} s")
+    return runs
+
+
 def bench_ode(n_seeds, weak, log) -> list[dict]:
     runs = []
     for system in SYSTEMS:
         model, t, U = ode_clean(system)
-        true = truth(model)
-        names = model.state_names
-        t_sys = time.perf_counter()
-        for level in NOISE:
-            for seed in seeds_for(level, n_seeds):
-                Un = ode_noisy(U, level, seed)
-                rec = {"part": "ode", "system": system, "noise": level, "seed": seed}
-                rec["symdyn"] = run_symdyn_ode(t, Un, names, true)
-                psy = PsyRunner("ode", t, Un, names)
-                rec["pysindy_default"] = psy.default(true)
-                rec["pysindy_auto"] = psy.auto(true)
-                if weak:
-                    rec["pysindy_weak"] = psy.weak(true, seed)
-                runs.append(rec)
-                s = rec["symdyn"]
-                if not s["exact"]:
-                    log(f"    symdyn NOT exact: {system} noise {level:g} seed {seed}: missing {s['missing']} "
-                        f"extra {s['extra']} {s.get('error', '')}")
-        n = sum(1 for r in runs if r["system"] == system)
-        log(f"  {system}: {n} runs, {time.perf_counter() - t_sys:.1f} s")
+        true, names = truth(model), model.state_names
+        runs += _noisy_runs("ode", system, t, U, names, true, ode_noisy,
+                            lambda Un: run_symdyn_ode(t, Un, names, true), n_seeds, weak, log)
     return runs
 
 
@@ -571,25 +518,9 @@ def bench_pde(n_seeds, weak, log) -> list[dict]:
         t, x, U = pde_clean(system)
         log(f"  {system}: data {U.shape} in {time.perf_counter() - t0:.1f} s")
         true = PDE_TRUE[system]
-        true_keyed = {("u", k): v for k, v in true.items()}
-        t_sys = time.perf_counter()
-        for level in NOISE:
-            for seed in seeds_for(level, n_seeds):
-                Un = pde_noisy(U, level, seed)
-                rec = {"part": "pde", "system": system, "noise": level, "seed": seed}
-                rec["symdyn"] = run_symdyn_pde(t, x, Un, true)
-                psy = PsyRunner("pde", t, Un, ["u"], x=x, periodic=PDE_PERIODIC[system])
-                rec["pysindy_default"] = psy.default(true_keyed)
-                rec["pysindy_auto"] = psy.auto(true_keyed)
-                if weak:
-                    rec["pysindy_weak"] = psy.weak(true_keyed, seed)
-                runs.append(rec)
-                s = rec["symdyn"]
-                if not s["exact"]:
-                    log(f"    symdyn NOT exact: {system} noise {level:g} seed {seed}: missing {s['missing']} "
-                        f"extra {s['extra']} {s.get('error', '')}")
-        n = sum(1 for r in runs if r["system"] == system)
-        log(f"  {system}: {n} runs, {time.perf_counter() - t_sys:.1f} s")
+        runs += _noisy_runs("pde", system, t, U, ["u"], {("u", k): v for k, v in true.items()}, pde_noisy,
+                            lambda Un: run_symdyn_pde(t, x, Un, true), n_seeds, weak, log,
+                            x=x, periodic=PDE_PERIODIC[system])
     return runs
 
 
@@ -821,40 +752,9 @@ def sources_digest() -> dict:
 
 
 def machine_info() -> dict:
-    import numba
-    import scipy
-    import sympy
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = {"numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
-                "numba": numba.__version__}
-    from importlib.metadata import version
-    for pkg in ("pysindy", "scikit-learn", "llvmlite"):
-        try:
-            versions[pkg] = version(pkg)
-        except Exception:  # noqa: BLE001
-            versions[pkg] = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=str(ROOT)).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "symdyn", "codegen", "models"],
-                               capture_output=True, text=True, cwd=str(ROOT)).stdout.split("\n")
-        dirty = [ln.strip() for ln in dirty if ln.strip()]
-    except OSError:
-        commit, dirty = None, None
-    return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cpu": cpu,
-            "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            **versions, "git_commit": commit, "uncommitted_in_symdyn_codegen_models": dirty,
-            **sources_digest(),
-            "blas_threads_env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                                "MKL_NUM_THREADS")}}
+    """bench_solvers' record of the machine and versions, with pysindy's and the discovery sources' digest."""
+    return {**solvers_machine_info(packages=("pysindy", "scikit-learn", "llvmlite")), **sources_digest(),
+            "blas_threads_env": _blas_threads.environment()}
 
 
 def finite(obj):

@@ -776,7 +776,21 @@ def check_targets(records, first, problems) -> list[dict]:
     return out
 
 
-def machine_info() -> dict:
+def symdyn_method_names() -> list:
+    from symdyn.solvers import METHODS
+    return list(METHODS)
+
+
+#: the peers whose versions the solver benchmark records
+PEER_PACKAGES = ("numbalsoda", "casadi", "jitcode", "matplotlib", "llvmlite")
+
+
+def machine_info(packages=PEER_PACKAGES) -> dict:
+    """Date, CPU, Python and package versions (numpy, scipy, sympy, numba and ``packages``, None where
+    not installed), the git commit and whether symdyn/codegen/models had uncommitted changes.
+    The other benchmarks (structure, discovery) record their runs with it too."""
+    from importlib.metadata import version
+
     import numba
     import scipy
     import sympy
@@ -791,9 +805,8 @@ def machine_info() -> dict:
         pass
     versions = {"numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
                 "numba": numba.__version__}
-    for pkg in ("numbalsoda", "casadi", "jitcode", "matplotlib", "llvmlite"):
+    for pkg in packages:
         try:
-            from importlib.metadata import version
             versions[pkg] = version(pkg)
         except Exception:  # noqa: BLE001
             versions[pkg] = None
@@ -804,11 +817,9 @@ def machine_info() -> dict:
                                     capture_output=True, text=True, cwd=str(ROOT)).stdout.strip())
     except OSError:
         commit, dirty = None, None
-    from symdyn.solvers import METHODS
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cpu": cpu,
             "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            **versions, "symdyn_methods": list(METHODS), "git_commit": commit,
-            "uncommitted_changes_in_symdyn_codegen_models": dirty}
+            **versions, "git_commit": commit, "uncommitted_changes_in_symdyn_codegen_models": dirty}
 
 
 def main(argv=None) -> int:
@@ -895,8 +906,9 @@ def main(argv=None) -> int:
     for tg in targets:
         print(f"{tg['status']}: {tg['target']}: {tg['detail']}")
 
-    result = {"meta": {**machine_info(), "args": {"quick": args.quick, "problems": names, "rtols": list(sweep),
-                                                  "budget_s": budget, "max_repeats": max_rep, "slow_s": slow_s},
+    args_meta = {"quick": args.quick, "problems": names, "rtols": list(sweep), "budget_s": budget,
+                 "max_repeats": max_rep, "slow_s": slow_s}
+    result = {"meta": {**machine_info(), "symdyn_methods": symdyn_method_names(), "args": args_meta,
                        "wall_s": time.perf_counter() - t_start},
               "first_solve": first, "python_overhead_s": overhead, "problems": problems_meta,
               "skipped_peers": skipped, "results": records, "targets": targets}

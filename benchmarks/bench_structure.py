@@ -48,20 +48,7 @@ from __future__ import annotations
 import os
 import sys
 
-
-def _blas_threads_from_argv(argv) -> str:
-    for i, a in enumerate(argv):
-        if a == "--blas-threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--blas-threads="):
-            return a.split("=", 1)[1]
-    return "1"
-
-
-_BLAS = _blas_threads_from_argv(sys.argv)
-if _BLAS != "0":  # before numpy is imported
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, _BLAS)
+import _blas_threads  # first: it limits BLAS threads before numpy is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -1212,8 +1199,7 @@ def bench_first_solve(cold: bool) -> dict:
 def machine_meta(args, mode):
     from bench_solvers import machine_info
     meta = machine_info()
-    meta.update({"mode": mode, "blas_threads_env": {k: os.environ.get(k) for k in
-                                                    ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+    meta.update({"mode": mode, "blas_threads_env": _blas_threads.environment(),
                  "parts": args.parts, "floor_factor": FLOOR_FACTOR})
     try:
         import scipy

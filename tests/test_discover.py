@@ -6,7 +6,6 @@ references, the command line, and every bad input.
 Data: the true model simulated by symdyn itself (rtol 1e-10) and sampled every 0.002 (Roessler
 0.005); noise is Gaussian with standard deviation = level x the standard deviation of each state.
 """
-import functools
 import sys
 
 import numpy as np
@@ -14,49 +13,24 @@ import pytest
 import sympy as sp
 
 import symdyn as sd
-from models import duffing, lorenz, lotka_volterra, rossler, van_der_pol
+from models import duffing
+from models._datasets import ODE_SYSTEMS, ode_data, truth, with_noise
 from symdyn import errors
 from symdyn.cli import main
 from symdyn.discover import derivatives, library, regression, weak
 
 
-# --- the systems (models/) ----------------------------------------------------------------
-#: name -> (model builder, record length, sample step)
-SYSTEMS = {
-    "lorenz": (lorenz.build, 20.0, 0.002),
-    "lotka_volterra": (lotka_volterra.build, 15.0, 0.002),
-    "vdp_mu1": (lambda: van_der_pol.build(mu=1.0), 20.0, 0.002),
-    "vdp_mu5": (lambda: van_der_pol.build(mu=5.0), 30.0, 0.002),
-    "rossler": (rossler.build, 60.0, 0.005),
-    "duffing": (duffing.build, 20.0, 0.002),
-}
+# --- the systems (models/, data built by models/_datasets.py as in the benchmark) -------------
+SYSTEMS = ODE_SYSTEMS
 
 
-@functools.lru_cache(maxsize=None)
 def clean(system):
-    build, T, dt = SYSTEMS[system]
-    model = build()
-    t = np.arange(0.0, T + dt / 2, dt)
-    sol = sd.compile(model).solve((0.0, T), saveat=t, rtol=1e-10, atol=1e-12)
-    assert sol.success
-    return model, t, sol.u
+    return ode_data(system)
 
 
 def data(system, noise, seed=0):
-    model, t, U = clean(system)
-    rng = np.random.default_rng(seed)
-    return model, t, U + noise * np.std(U, axis=0) * rng.standard_normal(U.shape)
-
-
-def truth(model):
-    """{(state, term): coefficient} of the true model, terms as the polynomial library prints them."""
-    values = dict(zip(model.param_symbols, model.param_values))
-    out = {}
-    for state, rhs in model.equations.items():
-        rhs = sp.expand(rhs.xreplace(values))
-        for term, c in rhs.as_coefficients_dict().items():
-            out[(state.name, str(term))] = float(c)
-    return out
+    model, t, U = ode_data(system)
+    return model, t, with_noise(U, noise, seed)
 
 
 def coefficient_error(res, true):

@@ -24,12 +24,12 @@ import pytest
 import sympy as sp
 
 import symdyn as sd
-from models import burgers, kuramoto_sivashinsky
+from models import kuramoto_sivashinsky
+from models._datasets import BURGERS_NU, burgers_data, ks_data, with_noise
 from symdyn import errors
 from symdyn.discover import DiscoveryResult, pde, spatial, weak_pde
 from symdyn.passes import find_families
 
-BURGERS_NU = 0.1
 BURGERS_TRUE = {"u*u_x": -1.0, "u_xx": BURGERS_NU}
 KS_TRUE = {"u*u_x": -1.0, "u_xx": -1.0, "u_xxxx": -1.0}
 #: noise level -> largest relative coefficient error allowed
@@ -38,26 +38,8 @@ TOLERANCE = {"burgers": {0.0: 1e-6, 0.01: 0.01, 0.05: 0.02}, "ks": {0.0: 1e-3, 0
 SEEDS = {0.0: 0, 0.01: 1, 0.05: 2}
 
 
-@functools.lru_cache(maxsize=None)
-def burgers_data():
-    x = np.linspace(0.0, 1.0, 101)
-    t = np.linspace(0.0, 1.0, 101)
-    return t, x, burgers.exact(t[:, None], x[None, :], BURGERS_NU)
-
-
-@functools.lru_cache(maxsize=None)
-def ks_data(n_fine=4096, n=128):
-    cm = sd.compile(kuramoto_sivashinsky.build(N=n_fine))
-    t = np.linspace(0.0, 100.0, 251)
-    sol = cm.solve((0.0, 100.0), saveat=t, method="etdrk4", rtol=1e-9)
-    assert sol.success
-    step = n_fine // n
-    return t, np.array(kuramoto_sivashinsky.grid(n)), sol.u[:, step - 1::step]
-
-
 def noisy(U, level, seed):
-    rng = np.random.default_rng(seed)
-    return U + level * np.std(U) * rng.standard_normal(U.shape)
+    return with_noise(U, level, seed, per_state=False)
 
 
 @functools.lru_cache(maxsize=None)

@@ -156,3 +156,12 @@ def test_switching_auto_still_switches_on_stiff_phases(name):
     assert sol.stats["njev"] > 0.5 * sol.stats["nsteps"]          # mostly Rosenbrock
     ref = mod.reference()
     assert np.max(np.abs(sol.u[-1] - ref) / np.maximum(np.abs(ref), 1e-8 * np.max(np.abs(ref)))) < 1e-4
+
+
+def test_auto_reasons_are_the_analysis_and_the_switches_only():
+    """A method auto chose is not reported as "requested"; a switching run lists its segments."""
+    mod = get("hires")
+    sol = compiled("hires").solve(mod.T_SPAN, rtol=1e-6)
+    assert sol.method == "radau5" and not any("requested" in r for r in sol.reasons)
+    sol = compiled("lorenz").solve((0.0, 1.0), rtol=1e-6)
+    assert sol.reasons[-1] == "auto (switching): tsit5 from t = 0"

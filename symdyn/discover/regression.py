@@ -484,26 +484,11 @@ def _local_search(R, c, rest, cov, support, rule, m, unit, max_rounds=None):
     if admissible(current):
         best, best_score = current.copy(), current_score
     for moves in range(1, max_rounds + 1):
-        inside, outside = np.flatnonzero(current), np.flatnonzero(~current)
         top, top_score = None, current_score - 1e-9 * max(1.0, abs(current_score))
-        for i in inside:
-            cand = current.copy()
-            cand[i] = False
+        for cand in _moves(current):
             sc = free_score(cand)
             if sc < top_score:
                 top, top_score = cand, sc
-        for j in outside:
-            cand = current.copy()
-            cand[j] = True
-            sc = free_score(cand)
-            if sc < top_score:
-                top, top_score = cand, sc
-            for i in inside:
-                swap = cand.copy()
-                swap[i] = False
-                sc = free_score(swap)
-                if sc < top_score:
-                    top, top_score = swap, sc
         if top is None:
             break
         current, current_score = top, top_score
@@ -512,6 +497,23 @@ def _local_search(R, c, rest, cov, support, rule, m, unit, max_rounds=None):
     if best is None:
         return support.copy(), 0
     return best, best_moves
+
+
+def _moves(support):
+    """Every support one move from ``support``: a term dropped, a term added, or one swapped for another."""
+    inside, outside = np.flatnonzero(support), np.flatnonzero(~support)
+    for i in inside:
+        cand = support.copy()
+        cand[i] = False
+        yield cand
+    for j in outside:
+        cand = support.copy()
+        cand[j] = True
+        yield cand
+        for i in inside:
+            swap = cand.copy()
+            swap[i] = False
+            yield swap
 
 
 def _admissible_score(R, c, rest, cov, support, rule, m, unit):

@@ -14,6 +14,9 @@ LINEAR_SOLVE_FAILED = 4
 STIFF = 100
 #: internal: a stiff kernel under `auto` found the problem non-stiff and stopped
 NONSTIFF = 101
+#: internal: a kernel's time loop (`_steps`) stopped because an output buffer is full; the kernel's
+#: entry grows it (:func:`._buffers.grow_outputs`) and calls the loop again
+BUFFER_FULL = -1
 
 # indices into the counters array
 NFEV, NJEV, NSTEPS, NACCEPT, NREJECT, NLU = 0, 1, 2, 3, 4, 5

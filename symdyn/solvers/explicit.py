@@ -23,8 +23,8 @@ import numba
 import numpy as np
 
 from . import _status as st
-from ._buffers import copy1, grow1, grow2, grow3
-from ._native import call_native, call_native_row
+from ._buffers import copy1, grow_outputs, new_outputs
+from ._native import call_native_row
 from .control import (
     ERROLD_MIN,
     FAC_NONFINITE,
@@ -91,8 +91,6 @@ def interpolate(theta, h, u, K, dense, bt, out):
                 out[k] += w * K[i, k]
 
 
-#: internal status of :func:`_steps`: an output buffer is full (the caller grows it and goes on)
-BUFFER_FULL = -1
 # slots of the loop state carried between calls of _steps
 _T, _H, _ERROLD = 0, 1, 2
 _M, _NREC, _REJECTED, _LAST_NONFINITE, _STIFF_HITS, _NONSTIFF_RUN = 0, 1, 2, 3, 4, 5
@@ -125,25 +123,7 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
     bt = np.empty(s_total)
     stats = np.zeros(st.NSTATS, np.int64)
 
-    nsave = saveat.shape[0]
-    cap = 64 if save_steps else nsave
-    ts = np.empty(cap)
-    us = np.empty((cap, n))
-    m = 0
-    if save_steps:
-        ts[0] = t0
-        copy1(us[0], u0)
-        m = 1
-    else:
-        while m < nsave and saveat[m] <= t0:
-            ts[m] = saveat[m]
-            copy1(us[m], u0)
-            m += 1
-    rcap = 64 if keep_dense else 0
-    rec_t = np.empty(rcap)
-    rec_h = np.empty(rcap)
-    rec_u = np.empty((rcap, n))
-    rec_k = np.empty((rcap, s_total, n))
+    ts, us, m, rec_t, rec_h, rec_u, rec_k = new_outputs(t0, u0, saveat, save_steps, keep_dense, s_total)
 
     call_native_row(rhs, t0, u, p, K, 0)
     stats[st.NFEV] += 1
@@ -161,16 +141,11 @@ def explicit_rk_solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q,
         status = _steps(rhs, p, t0, tf, A, c, b, e, e2, dense, fsal, q, beta, saveat, save_steps, keep_dense,
                         rtol, atol, adaptive, max_steps, stiff_bound, K, u, unew, ytmp, ysti, err, err2, bt,
                         stats, ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate)
-        if status != BUFFER_FULL:
+        if status != st.BUFFER_FULL:
             break
-        if save_steps and istate[_M] == ts.shape[0]:
-            ts = grow1(ts, istate[_M])
-            us = grow2(us, istate[_M])
-        if keep_dense and istate[_NREC] == rec_t.shape[0]:
-            rec_t = grow1(rec_t, istate[_NREC])
-            rec_h = grow1(rec_h, istate[_NREC])
-            rec_u = grow2(rec_u, istate[_NREC])
-            rec_k = grow3(rec_k, istate[_NREC])
+        m, nrec = istate[_M], istate[_NREC]
+        ts, us, rec_t, rec_h, rec_u, rec_k = grow_outputs(save_steps, keep_dense, m, nrec, ts, us, rec_t, rec_h, rec_u,
+                                                          rec_k)
     m = istate[_M]
     nrec = istate[_NREC]
     return (status, fstate[_T], u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec],
@@ -182,7 +157,7 @@ def _steps(rhs, p, t0, tf, A, c, b, e, e2, dense, fsal, q, beta, saveat, save_st
            adaptive, max_steps, stiff_bound, K, u, unew, ytmp, ysti, err, err2, bt, stats, ts, us, rec_t, rec_h,
            rec_u, rec_k, fstate, istate):
     """The time loop of :func:`explicit_rk_solve`, from the state in ``fstate``/``istate`` (updated in
-    place); returns a status code, or :data:`BUFFER_FULL` before an accepted step whose output has
+    place); returns a status code, or ``BUFFER_FULL`` before an accepted step whose output has
     no room (the step is then repeated after the caller has grown the buffers)."""
     n = u.shape[0]
     s = b.shape[0]
@@ -205,7 +180,7 @@ def _steps(rhs, p, t0, tf, A, c, b, e, e2, dense, fsal, q, beta, saveat, save_st
 
     while t < tf:
         if (save_steps and m == ts.shape[0]) or (keep_dense and nrec == rec_t.shape[0]):
-            status = BUFFER_FULL
+            status = st.BUFFER_FULL
             break
         if stats[st.NSTEPS] >= max_steps:
             status = st.MAX_STEPS

@@ -38,7 +38,7 @@ import numba
 import numpy as np
 
 from . import _status as st
-from ._buffers import copy1, grow1, grow2, grow3
+from ._buffers import copy1, grow_outputs, new_outputs
 from ._native import call_native, call_native_row
 from .control import (
     EPS,
@@ -71,8 +71,6 @@ FAC_SINGULAR = 0.25
 FAC_FIRST_REJECT = 0.1
 #: rate bound above which the Newton iteration counts as diverging
 THETA_DIVERGE = 0.99
-#: internal status of _steps: an output buffer is full (grown by the caller)
-BUFFER_FULL = -1
 
 
 @numba.njit(cache=True, _nrt=False)  # no refcounting: 2 atomic ops per array argument and call
@@ -140,26 +138,7 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
     piv2 = np.empty(n, np.int64)
     stats = np.zeros(st.NSTATS, np.int64)
 
-    nsave = saveat.shape[0]
-    cap = 64 if save_steps else nsave
-    ts = np.empty(cap)
-    us = np.empty((cap, n))
-    m = 0
-    if save_steps:
-        ts[0] = t0
-        copy1(us[0], u0)
-        m = 1
-    else:
-        while m < nsave and saveat[m] <= t0:
-            ts[m] = saveat[m]
-            copy1(us[m], u0)
-            m += 1
-    rcap = 64 if keep_dense else 0
-    rec_t = np.empty(rcap)
-    rec_h = np.empty(rcap)
-    rec_u = np.empty((rcap, n))
-    rec_k = np.empty((rcap, s, n))
-    nrec = 0
+    ts, us, m, rec_t, rec_h, rec_u, rec_k = new_outputs(t0, u0, saveat, save_steps, keep_dense, s)
 
     t = t0
     status = st.SUCCESS
@@ -188,17 +167,11 @@ def radau_solve(rhs, jac, p, t0, tf, u0, c, T, TI, gamma, alpha, beta, dd, dense
                         band_dpos, u, unew, ytmp, fx, f2, err, scal, Z, Wt, F, Zold, dw1, v, ell, bt, Jflat, J, E1,
                         E2, AB1, AB1f, AB2, AB2f, vals, work1, work2, piv1, piv2, stats, ts, us, rec_t, rec_h, rec_u,
                         rec_k, fstate, istate)
-        if status != BUFFER_FULL:
+        if status != st.BUFFER_FULL:
             break
         m, nrec = istate[6], istate[7]
-        if save_steps and m == ts.shape[0]:
-            ts = grow1(ts, m)
-            us = grow2(us, m)
-        if keep_dense and nrec == rec_t.shape[0]:
-            rec_t = grow1(rec_t, nrec)
-            rec_h = grow1(rec_h, nrec)
-            rec_u = grow2(rec_u, nrec)
-            rec_k = grow3(rec_k, nrec)
+        ts, us, rec_t, rec_h, rec_u, rec_k = grow_outputs(save_steps, keep_dense, m, nrec, ts, us, rec_t, rec_h, rec_u,
+                                                          rec_k)
     m, nrec = istate[6], istate[7]
     return (status, fstate[0], u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec],
             fstate[1])
@@ -230,7 +203,7 @@ def _steps(rhs, jac, p, t0, tf, c, T, TI, gamma, alpha, beta, dd, dense, q, save
 
     while t < tf:
         if (save_steps and m == ts.shape[0]) or (keep_dense and nrec == rec_t.shape[0]):
-            status = BUFFER_FULL
+            status = st.BUFFER_FULL
             break
         if stats[st.NSTEPS] >= max_steps:
             status = st.MAX_STEPS

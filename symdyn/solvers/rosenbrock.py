@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from . import _status as st
-from ._buffers import copy1, grow1, grow2, grow3
+from ._buffers import copy1, grow_outputs, new_outputs
 from ._native import call_native
 from .control import (
     EPS,
@@ -32,7 +32,6 @@ from .control import (
     min_step,
     predictive_factor,
     reject_factor,
-    scaled_sq_sum,
 )
 from .explicit import interpolate
 from .linalg import band_assemble, band_lu_factor, lu_factor, lu_solve, perm_band_solve
@@ -42,8 +41,6 @@ NONSTIFF_STEPS = 25
 #: step factor after a singular W
 FAC_SINGULAR = 0.25
 CBRT_EPS = EPS ** (1.0 / 3.0)
-#: internal status of _steps: an output buffer is full (grown by the caller)
-BUFFER_FULL = -1
 
 
 @numba.njit(cache=True)
@@ -83,26 +80,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
     piv = np.empty(n, np.int64)
     stats = np.zeros(st.NSTATS, np.int64)
 
-    nsave = saveat.shape[0]
-    cap = 64 if save_steps else nsave
-    ts = np.empty(cap)
-    us = np.empty((cap, n))
-    m = 0
-    if save_steps:
-        ts[0] = t0
-        copy1(us[0], u0)
-        m = 1
-    else:
-        while m < nsave and saveat[m] <= t0:
-            ts[m] = saveat[m]
-            copy1(us[m], u0)
-            m += 1
-    rcap = 64 if keep_dense else 0
-    rec_t = np.empty(rcap)
-    rec_h = np.empty(rcap)
-    rec_u = np.empty((rcap, n))
-    rec_k = np.empty((rcap, s, n))
-    nrec = 0
+    ts, us, m, rec_t, rec_h, rec_u, rec_k = new_outputs(t0, u0, saveat, save_steps, keep_dense, s)
 
     t = t0
     status = st.SUCCESS
@@ -125,17 +103,11 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
                         keep_dense, rtol, atol, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm,
                         band_pos, band_dpos, jac_rows, U, Ui, u, unew, ytmp, fx, dT, err, bt, Jflat, J, W, AB, ABf,
                         vals, rowsum, xperm, piv, stats, ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate)
-        if status != BUFFER_FULL:
+        if status != st.BUFFER_FULL:
             break
         m, nrec = istate[5], istate[6]
-        if save_steps and m == ts.shape[0]:
-            ts = grow1(ts, m)
-            us = grow2(us, m)
-        if keep_dense and nrec == rec_t.shape[0]:
-            rec_t = grow1(rec_t, nrec)
-            rec_h = grow1(rec_h, nrec)
-            rec_u = grow2(rec_u, nrec)
-            rec_k = grow3(rec_k, nrec)
+        ts, us, rec_t, rec_h, rec_u, rec_k = grow_outputs(save_steps, keep_dense, m, nrec, ts, us, rec_t, rec_h, rec_u,
+                                                          rec_k)
     m, nrec = istate[5], istate[6]
     return (status, fstate[0], u, ts[:m], us[:m], stats, rec_t[:nrec], rec_h[:nrec], rec_u[:nrec], rec_k[:nrec],
             fstate[1])
@@ -165,7 +137,7 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
 
     while t < tf:
         if (save_steps and m == ts.shape[0]) or (keep_dense and nrec == rec_t.shape[0]):
-            status = BUFFER_FULL
+            status = st.BUFFER_FULL
             break
         if stats[st.NSTEPS] >= max_steps:
             status = st.MAX_STEPS

@@ -274,6 +274,7 @@ def solve_auto(cm, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names, run_
     a = analysis_for(cm, (t0, tf), rtol, p)
     rec = a.recommended
     extra = []
+    switching = False  # the switching run says where each method took over (and why it stayed)
     if rec in STRUCTURED and not dense:
         if rec == "expms" and rtol < EXPMS3_RTOL:  # many steps anyway: the 3rd-order method needs fewer
             rec = "expms3"
@@ -282,14 +283,14 @@ def solve_auto(cm, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names, run_
         if rec.startswith("expms") and dt is None and not getattr(sol, "converged", True):
             extra.append(f"{rec} had not converged to rtol {rtol:g} with {EXPMS_MAX_STEPS} steps (N changes as "
                          "fast as a(t)): the switching explicit/Rosenbrock method instead")
-            sol = run_switching("explicit", None)
+            sol, switching = run_switching("explicit", None), True
     elif rec == "radau5":
         sol = run_switching(None, "radau5")
     elif rec in ("rodas5p",):
-        sol = run_switching("rosenbrock", None)
+        sol, switching = run_switching("rosenbrock", None), True
     else:  # explicit recommendations (and structured ones when dense output is asked for)
         if rec in STRUCTURED:
             extra = [f"dense output (sol(t)) was asked for, which {rec} does not provide: the switching "
                      "explicit/Rosenbrock method instead"]
-        sol = run_switching("explicit", None)
-    return _with(sol, reasons=list(a.reasons) + extra + list(getattr(sol, "reasons", None) or []))
+        sol, switching = run_switching("explicit", None), True
+    return _with(sol, reasons=list(a.reasons) + extra + (list(sol.reasons) if switching else []))
