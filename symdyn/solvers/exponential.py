@@ -71,7 +71,7 @@ import numba
 import numpy as np
 
 from . import _status as st
-from ._buffers import copy1, grow1, grow2
+from ._buffers import copy1, grow1, grow2, new_outputs
 from ._fft import EIG, FULL, IDENT, RFFT, make_plan, spectrum_length, to_real, to_spec
 from ._native import call_native
 from .control import (
@@ -261,19 +261,7 @@ def etdrk4_spectral(naddr, p, t0, tf, u0, lam, plan, saveat, save_steps, rtol, a
     stats = np.zeros(st.NSTATS, np.int64)
 
     nsave = saveat.shape[0]
-    cap = 64 if save_steps else nsave
-    ts = np.empty(cap)
-    us = np.empty((cap, n))
-    k = 0
-    if save_steps:
-        ts[0] = t0
-        copy1(us[0], u0)
-        k = 1
-    else:
-        while k < nsave and saveat[k] <= t0:
-            ts[k] = saveat[k]
-            copy1(us[k], u0)
-            k += 1
+    ts, us, k = new_outputs(t0, u0, saveat, save_steps, False, 0)[:3]
 
     t = t0
     to_spec(plan, u, v)

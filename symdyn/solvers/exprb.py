@@ -58,7 +58,7 @@ import numba
 import numpy as np
 
 from . import _status as st
-from ._buffers import copy1, grow1, grow2, grow3
+from ._buffers import copy1, grow1, grow2, grow3, new_outputs
 from ._native import call_native
 from .control import (
     EPS,
@@ -280,24 +280,7 @@ def exprb_kernel(rhs, jac_csc, indptr, indices, p, t0, tf, u0, c, A, B, E, reuse
     stats = np.zeros(st.NSTATS, np.int64)
 
     nsave = saveat.shape[0]
-    cap = 64 if save_steps else nsave
-    ts = np.empty(cap)
-    us = np.empty((cap, n))
-    m = 0
-    if save_steps:
-        ts[0] = t0
-        copy1(us[0], u0)
-        m = 1
-    else:
-        while m < nsave and saveat[m] <= t0:
-            ts[m] = saveat[m]
-            copy1(us[m], u0)
-            m += 1
-    rcap = 64 if keep_dense else 0
-    rec_t = np.empty(rcap)
-    rec_h = np.empty(rcap)
-    rec_u = np.empty((rcap, n))
-    rec_k = np.empty((rcap, 3, n))
+    ts, us, m, rec_t, rec_h, rec_u, rec_k = new_outputs(t0, u0, saveat, save_steps, keep_dense, 3)
     nrec = 0
 
     t = t0
