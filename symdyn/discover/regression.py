@@ -146,6 +146,11 @@ def stlsq(Theta, y, threshold: float, alpha: float = 0.0, max_iter: int = 20) ->
     >>> stlsq(Theta, y, threshold=1e-3).round(6).tolist()
     [0.0, 3.0, 0.0]
     """
+    return _fit_columns(Theta, y, lambda R, c: _stlsq_scaled(R, c, threshold, alpha, max_iter))
+
+
+def _fit_columns(Theta, y, solve):
+    """``solve(R, c)`` (a scaled-system solver) for each column of ``y``, unscaled: the coefficients."""
     Theta, Y, was_1d = _check_system(Theta, y)
     s = column_norms(Theta)
     A = Theta / s
@@ -155,8 +160,7 @@ def stlsq(Theta, y, threshold: float, alpha: float = 0.0, max_iter: int = 20) ->
         if ny == 0:
             continue
         R, c, _ = _reduce(A, Y[:, k] / ny)
-        xi = _stlsq_scaled(R, c, threshold, alpha, max_iter)
-        coef[:, k] = xi * ny / s
+        coef[:, k] = solve(R, c) * ny / s
     return coef[:, 0] if was_1d else coef
 
 
@@ -203,19 +207,9 @@ def sr3(Theta, y, threshold: float, nu: float = 1.0, max_iter: int = 100, tol: f
     >>> sr3(Theta, 3.0 * Theta[:, 1] - 0.5 * Theta[:, 2], threshold=1e-3).round(12).tolist()
     [0.0, 3.0, -0.5]
     """
-    Theta, Y, was_1d = _check_system(Theta, y)
     if not nu > 0:
         raise errors.DiscoveryArgumentError("nu", nu, "must be positive")
-    s = column_norms(Theta)
-    A = Theta / s
-    coef = np.zeros((Theta.shape[1], Y.shape[1]))
-    for k in range(Y.shape[1]):
-        ny = np.linalg.norm(Y[:, k])
-        if ny == 0:
-            continue
-        R, c, _ = _reduce(A, Y[:, k] / ny)
-        coef[:, k] = _sr3_scaled(R, c, threshold, nu, max_iter, tol) * ny / s
-    return coef[:, 0] if was_1d else coef
+    return _fit_columns(Theta, y, lambda R, c: _sr3_scaled(R, c, threshold, nu, max_iter, tol))
 
 
 # --- the path and its selection ----------------------------------------------------------------
