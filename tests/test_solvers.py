@@ -374,3 +374,34 @@ def test_kernel_cache_is_keyed_by_all_kernel_sources():
     assert radau_solve._cache._impl._locator.get_source_stamp() == _cache.sources_stamp()
     names = {p.name for p in _cache.KERNEL_FILES}
     assert {"linalg.py", "radau.py", "explicit.py", "_kernels.py", "_gp_native.py"} <= names
+
+
+@numba.cfunc(SIG)
+def lorenz_chain(t, u, p, du):  # 8 weakly coupled Lorenz systems: 24 states (n = int(p[3]) / 3 copies)
+    m = int(p[3])
+    for c in range(0, m, 3):
+        x, y, z = u[c], u[c + 1], u[c + 2]
+        du[c] = p[0] * (y - x) + 0.01 * u[(c + 3) % m]
+        du[c + 1] = x * (p[1] - z) - y
+        du[c + 2] = x * y - p[2] * z
+
+
+@pytest.mark.parametrize("method", sorted(EXPLICIT_METHODS))
+@pytest.mark.parametrize("saveat", [None, "points"])
+def test_both_stage_sum_orders_give_the_same_numbers(method, saveat):
+    """Small models sum the stages component-outer, large ones stage-outer (explicit.STAGE_OUTER_N):
+    the same sums in the same order, so the two compiled kernels agree to the last bit."""
+    from symdyn.solvers import _status as st, explicit
+    tab = EXPLICIT_METHODS[method]
+    n = 24
+    assert explicit.stage_outer_for(n) and not explicit.stage_outer_for(3)
+    u0 = np.array([1.0 + 0.1 * i for i in range(n)])
+    p = np.array([10.0, 28.0, 8 / 3, float(n)])
+    pts = np.linspace(0.0, 2.0, 9) if saveat else np.zeros(0)
+    args = (lorenz_chain.address, p, 0.0, 2.0, u0, *tab.native_args(), tab.fsal, tab.order, tab.error_exponent,
+            tab.pi_beta, pts, saveat is None, False, 1e-8, np.full(n, 1e-10), 0.0, True, 100_000, 0.0)
+    a = explicit._solve_component_outer(*args)
+    b = explicit._solve_stage_outer(*args)
+    assert a[0] == b[0] == st.SUCCESS and a[5][st.NACCEPT] == b[5][st.NACCEPT] > 20
+    np.testing.assert_array_equal(a[3], b[3])
+    np.testing.assert_array_equal(a[4], b[4])
