@@ -51,8 +51,10 @@ import sys
 import _blas_threads  # first: it limits BLAS threads before numpy is imported
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -131,7 +133,12 @@ def fmt_s(s):
 
 
 class Timer:
-    """Time repeated calls of several tools, alternating (median of the repeats)."""
+    """Time repeated calls of several tools (median of the repeats), as ``bench_solvers`` does: the
+    tools in a random order each round, every timed call right after an untimed one of the same tool,
+    the garbage collector off while timing.  On this virtual machine the first call after other work
+    runs 2-10x slower; with a fixed order, and with ``auto`` given fewer repeats (its first call
+    includes the analysis), that penalty had made ``auto`` 1.5x slower than ``dop853`` taking the
+    same steps.  The number of repeats comes from a second (warm) call, not from the first."""
 
     def __init__(self, quick: bool):
         self.quick = quick
@@ -163,19 +170,39 @@ class Timer:
             if first > self.slow:   # very slow: the warm-up call is the only measurement
                 rec.update(time_s=first, time_min_s=first, repeats=0)
                 continue
-            reps = 1 if first > self.one_shot else max(self.min_reps, min(self.max_reps, int(self.budget / max(first, 1e-7))))
+            if first > self.one_shot:
+                reps = 1
+            else:
+                t0 = time.perf_counter()
+                self._call(e)
+                warm = time.perf_counter() - t0
+                reps = max(self.min_reps, min(self.max_reps, int(self.budget / 2 / max(warm, 1e-7))))
             live.append((e, reps, []))
-        for k in range(max((r for _, r, _ in live), default=0)):
-            for e, reps, times in live:
-                if k < reps:
+        rng = random.Random(len(live))
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            for k in range(max((r for _, r, _ in live), default=0)):
+                order = [item for item in live if k < item[1]]
+                rng.shuffle(order)
+                for e, reps, times in order:
+                    if reps > 1:
+                        self._call(e)  # untimed: brings the tool's code and data back into the caches
                     t0 = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        e["run"]()
+                    self._call(e)
                     times.append(time.perf_counter() - t0)
+        finally:
+            if gc_was:
+                gc.enable()
         for e, reps, times in live:
             e["rec"].update(time_s=statistics.median(times), time_min_s=min(times), repeats=len(times))
         return [e["rec"] for e in entries]
+
+    @staticmethod
+    def _call(e):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            e["run"]()
 
 
 def front_time(records, tool, target, floor=0.0, key="time_s"):
