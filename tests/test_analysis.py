@@ -451,6 +451,13 @@ def test_exponential_for_semilinear_pdes(build, t_span, method):
         assert a.stiff and a.linear_dominates and not a.nonlinear_stiff
 
 
+def test_implicit_for_semilinear_pdes_at_tight_tolerance():
+    a = sd.analyze(kuramoto_sivashinsky_fd(256), t_span=(0.0, 30.0), rtol=1e-8)
+    assert a.stiff and a.linear_dominates and not a.nonlinear_stiff, str(a)
+    assert a.recommended == "radau5", str(a)
+    assert any("Radau IIA" in r and "exponential" in r for r in a.reasons)
+
+
 def test_decision_branches():
     """The rule on hand-made facts: every branch and threshold of choose()."""
     base = dict(stiffness_ratio=1e3, stiffness_threshold=37.0, decay_rate=1e3, solution_rate=1.0, rtol=1e-6,
@@ -462,6 +469,11 @@ def test_decision_branches():
     assert f() == "exprb43"
     assert f(n=choose_mod.SMALL_DENSE_MAX) == "etdrk4"
     assert f(L_structure="circulant") == f(L_structure="diagonal") == "etdrk4"
+    # below EXPONENTIAL_MIN_RTOL the 5th-order Radau IIA beats the 4th-order exponential methods
+    assert f(L_structure="circulant", rtol=choose_mod.EXPONENTIAL_MIN_RTOL) == "etdrk4"
+    assert f(L_structure="circulant", rtol=choose_mod.EXPONENTIAL_MIN_RTOL / 10) == "radau5"
+    assert f(L_structure="circulant", rtol=1e-8, n=50) == "radau5"
+    assert f(rtol=1e-8) == "radau5"  # not exprb43 either
     assert f(linear_dominates=False) == "radau5"  # n = 1000 >= RADAU_MIN_STATES
     assert f(nonlinear_stiff=True, n=10) == "radau5" and f(nonlinear_stiff=True, n=10, rtol=1e-5) == "rodas5p"
     assert f(nonlinear_stiff=True, n=10, rtol=1e-9) == "radau5"
