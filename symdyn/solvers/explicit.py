@@ -56,7 +56,7 @@ def stage_outer_for(n: int) -> bool:
 
 @numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
 def _scaled_sum(w, h, K, out, stage_outer):
-    """out = h * sum_j w[j] K[j] (j = 0, 1, ... in order), loops ordered as in :func:`_combine`."""
+    """out = h * sum_j w[j] K[j] (j = 0, 1, ... in order), loops ordered as in :func:`_stage_input`."""
     n = out.shape[0]
     if not stage_outer:
         for k in range(n):
@@ -102,8 +102,6 @@ def _stage_input(i, u, h, A, K, out, stage_outer):
                     out[k] += w * K[j, k]
         for k in range(n):
             out[k] = u[k] + h * out[k]
-
-
 
 
 @numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
