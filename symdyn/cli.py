@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
     t3 = time.perf_counter()
     print(f"{model!r}")
     print(f"build {1e3 * (t1 - t0):.1f} ms, compile {1e3 * (t2 - t1):.1f} ms, "
-          f"solve {1e3 * (t3 - t2):.2f} ms (first call: loads the integrator, or compiles it once, ~7 s, "
+          f"solve {1e3 * (t3 - t2):.2f} ms (first call: loads the integrator, or compiles it once, ~9 s, "
           "if numba's disk cache is empty)")
     stats = ", ".join(f"{k}={v}" for k, v in sol.stats.items())
     print(f"method {sol.method}: {sol.retcode.name}, {stats}")

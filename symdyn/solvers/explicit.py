@@ -174,7 +174,7 @@ def _solve_stage_outer(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q
                   rtol, atol, h_init, adaptive, max_steps, stiff_bound, True)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # compiled only inside the two entries above
 def _solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q, beta,
            saveat, save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps,
            stiff_bound, stage_outer):
@@ -189,10 +189,11 @@ def _solve(rhs, p, t0, tf, u0, A, c, b, e, e2, dense, fsal, order, q, beta,
     count references on every iteration -- atomic operations that cost more than a small
     model's whole step: Lorenz with DOP853 went from 97 to 65 us when they were removed.)
 
-    ``stage_outer`` picks the loop order of the stage sums; callers pass a constant, which is
-    compiled in (``numba.literally``): one specialisation per order.
+    ``stage_outer`` picks the loop order of the stage sums.  The two entries pass it as a
+    constant: it reaches :func:`_steps` as a literal type, so each order is its own compiled
+    code with the other branch removed.  (This function is inlined into the entries: compiled
+    on its own and linked into them, it had cost 4 s more of first-time compilation.)
     """
-    numba.literally(stage_outer)
     n = u0.shape[0]
     s_total = c.shape[0]
     K = np.empty((s_total, n))
@@ -241,7 +242,6 @@ def _steps(rhs, p, t0, tf, A, c, b, e, e2, dense, fsal, q, beta, saveat, save_st
     """The time loop of :func:`explicit_rk_solve`, from the state in ``fstate``/``istate`` (updated in
     place); returns a status code, or ``BUFFER_FULL`` before an accepted step whose output has
     no room (the step is then repeated after the caller has grown the buffers)."""
-    numba.literally(stage_outer)
     n = u.shape[0]
     s = b.shape[0]
     s_total = c.shape[0]
