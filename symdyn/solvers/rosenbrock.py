@@ -33,7 +33,7 @@ from .control import (
     predictive_factor,
     reject_factor,
 )
-from .explicit import interpolate
+from .explicit import interpolate, stage_outer_for
 from .linalg import band_assemble, band_lu_factor, lu_factor, lu_solve, perm_band_solve
 
 #: consecutive non-stiff steps before a Rosenbrock kernel under `auto` hands back
@@ -43,15 +43,49 @@ FAC_SINGULAR = 0.25
 CBRT_EPS = EPS ** (1.0 / 3.0)
 
 
-@numba.njit(cache=True)
 def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous,
                      saveat, save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound,
                      band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows):
-    """Integrate ``u' = f(t, u)`` on ``[t0, tf]``; see the module docstring.
+    """Integrate ``u' = f(t, u)`` on ``[t0, tf]`` natively; see the module docstring.
 
     Returns ``(status, t, u, ts, us, stats, rec_t, rec_h, rec_u, rec_k, h)`` like
     :func:`symdyn.solvers.explicit.explicit_rk_solve` (``rec_k`` holds the increments ``U_i``).
+    The stage sums are ordered for the number of states as in the explicit kernel (two compiled
+    variants, :func:`symdyn.solvers.explicit.stage_outer_for`).
     """
+    kernel = _solve_stage_outer if stage_outer_for(u0.shape[0]) else _solve_component_outer
+    return kernel(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
+                  keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm,
+                  band_pos, band_dpos, jac_rows)
+
+
+@numba.njit(cache=True)
+def _solve_component_outer(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat,
+                           save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band_kl,
+                           band_ku, band_perm, band_pos, band_dpos, jac_rows):
+    # (the band arguments as one tuple: a call with more than 30 arguments compiles to *args,
+    # which numba cannot inline)
+    return _solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
+                  keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound,
+                  (band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows), False)
+
+
+@numba.njit(cache=True)
+def _solve_stage_outer(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat,
+                       save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band_kl,
+                       band_ku, band_perm, band_pos, band_dpos, jac_rows):
+    # (the band arguments as one tuple: a call with more than 30 arguments compiles to *args,
+    # which numba cannot inline)
+    return _solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
+                  keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound,
+                  (band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows), True)
+
+
+@numba.njit(cache=True, inline="always")  # compiled only inside the two entries above
+def _solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps, keep_dense,
+           rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band, stage_outer):
+    """The body of both entries; ``stage_outer`` is a constant there (see :func:`_steps`)."""
+    band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows = band
     n = u0.shape[0]
     s = b.shape[0]
     U = np.empty((s, n))
@@ -102,7 +136,8 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
         status = _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
                         keep_dense, rtol, atol, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm,
                         band_pos, band_dpos, jac_rows, U, Ui, u, unew, ytmp, fx, dT, err, bt, Jflat, J, W, AB, ABf,
-                        vals, rowsum, xperm, piv, stats, ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate)
+                        vals, rowsum, xperm, piv, stats, ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate,
+                        stage_outer)
         if status != st.BUFFER_FULL:
             break
         m, nrec = istate[5], istate[6]
@@ -117,7 +152,7 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
 def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps, keep_dense,
            rtol, atol, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm, band_pos, band_dpos,
            jac_rows, U, Ui, u, unew, ytmp, fx, dT, err, bt, Jflat, J, W, AB, ABf, vals, rowsum, xperm, piv, stats,
-           ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate):
+           ts, us, rec_t, rec_h, rec_u, rec_k, fstate, istate, stage_outer):
     """The time loop of :func:`rosenbrock_solve` from the state in ``fstate``/``istate`` (updated in
     place); returns a status code, or ``BUFFER_FULL`` before a step whose output has no room.
     Arrays are never rebound here (see :func:`symdyn.solvers.explicit.explicit_rk_solve`)."""
@@ -206,7 +241,7 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
             if i == 0:
                 for k in range(n):
                     Ui[k] = fx[k]
-            else:
+            elif not stage_outer:  # component-outer: short reductions (see explicit._stage_input)
                 for k in range(n):
                     acc = u[k]
                     for j in range(i):
@@ -218,6 +253,20 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
                     for j in range(i):
                         acc += (C[i, j] / h) * U[j, k]
                     Ui[k] = acc
+            else:  # stage-outer: the same sums in the same order, as long independent loops
+                for k in range(n):
+                    ytmp[k] = u[k]
+                for j in range(i):
+                    w = A[i, j]
+                    if w != 0.0:
+                        for k in range(n):
+                            ytmp[k] += w * U[j, k]
+                call_native(rhs, t + c[i] * h, ytmp, p, Ui)
+                for j in range(i):
+                    w = C[i, j] / h
+                    if w != 0.0:
+                        for k in range(n):
+                            Ui[k] += w * U[j, k]
             if d[i] != 0.0 and not autonomous:
                 hd = h * d[i]
                 for k in range(n):
@@ -230,14 +279,27 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
                 U[i, k] = Ui[k]
         stats[st.NFEV] += s - 1
 
-        for k in range(n):
-            acc = 0.0
-            acce = 0.0
+        if not stage_outer:
+            for k in range(n):
+                acc = 0.0
+                acce = 0.0
+                for i in range(s):
+                    acc += b[i] * U[i, k]
+                    acce += e[i] * U[i, k]
+                unew[k] = u[k] + acc
+                err[k] = acce
+        else:
+            for k in range(n):
+                unew[k] = 0.0
+                err[k] = 0.0
             for i in range(s):
-                acc += b[i] * U[i, k]
-                acce += e[i] * U[i, k]
-            unew[k] = u[k] + acc
-            err[k] = acce
+                bi = b[i]
+                ei = e[i]
+                for k in range(n):
+                    unew[k] += bi * U[i, k]
+                    err[k] += ei * U[i, k]
+            for k in range(n):
+                unew[k] += u[k]
         # (the helpers scaled_sq_sum / all_finite written out: array arguments cost atomic refcounts)
         ss = 0.0
         finite = True
