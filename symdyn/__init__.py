@@ -13,9 +13,18 @@ Public names: :class:`Model`, :class:`D`, :func:`compile`, :func:`trace`, :func:
 from . import errors
 from .analysis import analyze
 from .compiled import CompiledModel, compile, solve
-from . import discover  # the package, callable as discover(t, U, ...)
 from .model import D, Model
 from .tracing import trace
 
 __all__ = ["CompiledModel", "D", "Model", "analyze", "compile", "discover", "errors", "solve", "trace"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ``sd.discover`` (the package, callable as ``discover(t, U, ...)``) is imported on first use:
+    # 20 ms that solving a model does not need
+    if name == "discover":
+        import importlib
+
+        return importlib.import_module(".discover", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
