@@ -95,6 +95,9 @@ def cmd_run(args) -> int:
           "if numba's disk cache is empty)")
     stats = ", ".join(f"{k}={v}" for k, v in sol.stats.items())
     print(f"method {sol.method}: {sol.retcode.name}, {stats}")
+    reasons = getattr(sol, "reasons", None) or []
+    if reasons:
+        print("why:" + "".join(f"\n  - {r}" for r in reasons))
     if not sol.success:
         print(f"solver stopped: {sol.message}")
     shown = cm.state_names if cm.n <= 12 else cm.state_names[:6] + ["..."] + cm.state_names[-5:]

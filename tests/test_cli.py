@@ -28,6 +28,8 @@ def test_run_stiff_model_switches_to_an_implicit_method(name, capsys, monkeypatc
     assert main(["run", f"models/{name}.py", "--points", "20"]) == 0
     out = capsys.readouterr().out
     assert "method radau5" in out or "method rodas5p" in out, out
+    why = out.split("why:", 1)[1]  # the analysis' reasons follow the method line
+    assert "stiffness ratio" in why and "Radau IIA" in why, out
 
 
 def test_run_passes_settings_to_build(capsys, monkeypatch):
