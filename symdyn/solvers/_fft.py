@@ -14,7 +14,9 @@ Layouts of the spectrum (``plan[0][0]``):
 - ``FULL`` (odd ``n``): all ``n`` frequencies (as ``numpy.fft.fft``); the inverse keeps the
   real part;
 - ``EIG``: a general basis, ``spec = Vinv @ x`` and ``x = Re(V @ spec)`` (dense, for a
-  diagonalisable dense ``L = V diag(lam) Vinv``).
+  diagonalisable dense ``L = V diag(lam) Vinv``), by BLAS ``zgemv`` (``np.dot``): for 199
+  states a pair of transforms took 58 us as loops and 16 us by BLAS, and ETDRK4 on Allen-Cahn
+  went from 9.0 to 3.1 ms at rtol 1e-6.
 
 The complex FFT is iterative radix-2 Cooley--Tukey when its length is a power of two and
 Bluestein's chirp-z algorithm (a convolution done by power-of-two FFTs of length ``M >= 2m-1``;
@@ -211,13 +213,12 @@ def _to_spec1(plan, x, out):
         for j in range(n):
             out[j] = x[j]
         _cfft(plan, out, False)
-    else:  # EIG
+    else:  # EIG: out = Vinv @ x by BLAS (zgemv)
         Vinv = plan[9]
-        for i in range(n):
-            acc = 0j
-            for j in range(n):
-                acc += Vinv[i, j] * x[j]
-            out[i] = acc
+        z = plan[6]
+        for j in range(n):
+            z[j] = x[j]
+        out[:n] = np.dot(Vinv, z[:n])
 
 
 @numba.njit(cache=True)
@@ -252,10 +253,8 @@ def _to_real1(plan, spec, out):
         inv = 1.0 / n
         for j in range(n):
             out[j] = z[j].real * inv
-    else:
+    else:  # EIG: out = Re(V @ spec) by BLAS (zgemv)
         V = plan[8]
+        y = np.dot(V, spec[:n])
         for i in range(n):
-            acc = 0.0
-            for j in range(n):
-                acc += (V[i, j] * spec[j]).real
-            out[i] = acc
+            out[i] = y[i].real
