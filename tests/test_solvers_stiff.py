@@ -363,8 +363,9 @@ def test_rosenbrock_needs_jac_address():
         solve_compiled({"rhs": decay.address}, 1, (0.0, 1.0), [1.0], [], method="auto", dt=0.1, adaptive=False)
 
 
+@pytest.mark.parametrize("keep_dense", [False, True])
 @pytest.mark.parametrize("method", ["rodas5p", "rodas4", "rosenbrock23"])
-def test_both_stage_sum_orders_give_the_same_numbers(method):
+def test_both_stage_sum_orders_give_the_same_numbers(method, keep_dense):
     """Rosenbrock kernels sum the stages component-outer below 16 states and stage-outer from 16 on
     (as the explicit kernel): the same sums in the same order, so the two variants agree to the bit."""
     from symdyn.solvers import _status as st, rosenbrock
@@ -376,9 +377,11 @@ def test_both_stage_sum_orders_give_the_same_numbers(method):
     u0 = np.asarray(cm.u0, dtype=float)
     p = np.asarray(cm.p0, dtype=float) if cm.n_params else np.zeros(1)
     args = (cm.addresses["rhs"], cm.addresses["jac"], p, 0.0, 5.0, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d,
-            tab.b, tab.e, tab.dense, tab.error_exponent, False, np.linspace(0.5, 5.0, 10), False, False, 1e-7,
+            tab.b, tab.e, tab.dense, tab.error_exponent, False, np.linspace(0.5, 5.0, 10), False, keep_dense, 1e-7,
             np.full(n, 1e-9), 0.0, True, 100_000, 0.0, *DENSE_ARGS)
     a = rosenbrock._solve_component_outer(*args)
     b = rosenbrock._solve_stage_outer(*args)
     assert a[0] == b[0] == st.SUCCESS and a[5][st.NACCEPT] == b[5][st.NACCEPT] > 10
     np.testing.assert_array_equal(a[4], b[4])
+    np.testing.assert_array_equal(a[9], b[9])  # the stages kept for dense output
+    assert (a[9].shape[0] > 10) == keep_dense
