@@ -414,36 +414,51 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     return sol
 
 
-_AUTONOMOUS = weakref.WeakKeyDictionary()
+_RETCODES = {int(r): r for r in RetCode}
+#: per compiled model: what solve_model derives from it once ({"defaults": ..., "autonomous": ...,
+#: "band": ...}); weak keys, so a model's entry goes with the model
+_PER_MODEL = weakref.WeakKeyDictionary()
 
 
-_BANDS = weakref.WeakKeyDictionary()
+def _per_model(cm, key, make):
+    """``make(cm)``, computed once per compiled model and ``key`` (objects that cannot be weakly
+    referenced are computed every time)."""
+    try:
+        entry = _PER_MODEL[cm]
+    except KeyError:
+        entry = {}
+        try:
+            _PER_MODEL[cm] = entry
+        except TypeError:
+            return make(cm)
+    except TypeError:
+        return make(cm)
+    try:
+        return entry[key]
+    except KeyError:
+        value = entry[key] = make(cm)
+        return value
 
 
 def _band_for(cm):
     """The band plan of a compiled model's Jacobian pattern, or None (computed once per model)."""
-    try:
-        return _BANDS[cm]
-    except (KeyError, TypeError):
-        pass
+    return _per_model(cm, "band", _make_band)
+
+
+def _make_band(cm):
     pattern = getattr(cm, "jac_pattern", None)
-    plan = None
     if pattern is not None and "jac_csc" in getattr(cm, "addresses", {}):
-        plan = band_plan(pattern, cm.n)
-    try:
-        _BANDS[cm] = plan
-    except TypeError:
-        pass
-    return plan
-
-
-_DEFAULTS = weakref.WeakKeyDictionary()
-_RETCODES = {int(r): r for r in RetCode}
+        return band_plan(pattern, cm.n)
+    return None
 
 
 def _defaults(cm):
     """``(u0, p0, names)`` of a compiled model, made once (the kernels never write to them);
     None where a value is missing, so that the model's own accessors raise the named error."""
+    return _per_model(cm, "defaults", _make_defaults)
+
+
+def _make_defaults(cm):
     try:
         u0 = np.array(cm.u0, dtype=np.float64)
     except Exception:  # noqa: BLE001 - e.g. MissingValueError: raised again where it is used
@@ -454,31 +469,21 @@ def _defaults(cm):
     except Exception:  # noqa: BLE001
         p0 = None
     names = getattr(cm, "state_names", None)
-    out = (u0, p0, tuple(names) if names is not None else None)
-    try:
-        _DEFAULTS[cm] = out
-    except TypeError:
-        pass
-    return out
+    return u0, p0, tuple(names) if names is not None else None
 
 
 def _is_autonomous(cm):
     """Whether the compiled model's right-hand side is free of ``t`` (computed once per model)."""
-    try:
-        return _AUTONOMOUS[cm]
-    except (KeyError, TypeError):
-        pass
+    return _per_model(cm, "autonomous", _make_autonomous)
+
+
+def _make_autonomous(cm):
     try:
         model = cm.model
-        result = not any(expr.has(model.t) for expr in model.rhs)
-        result = result and not any(expr.has(model.t) for expr in model.observed_exprs.values())
+        return (not any(expr.has(model.t) for expr in model.rhs)
+                and not any(expr.has(model.t) for expr in model.observed_exprs.values()))
     except AttributeError:
-        result = False
-    try:
-        _AUTONOMOUS[cm] = result
-    except TypeError:
-        pass
-    return result
+        return False
 
 
 def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
@@ -491,9 +496,7 @@ def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, 
     equations) is detected once per model so that Rosenbrock methods skip ``df/dt``.  Other
     options (``names``, ``dt``, ``adaptive``) are passed on.
     """
-    defaults = _DEFAULTS.get(cm)
-    if defaults is None:
-        defaults = _defaults(cm)
+    defaults = _defaults(cm)
     if u0 is None:
         u0 = defaults[0] if defaults[0] is not None else cm.u0  # (cm.u0 names the missing values)
     elif hasattr(cm, "state_array"):
