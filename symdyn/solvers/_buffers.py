@@ -43,10 +43,10 @@ def grow3(a, m):
 
 
 @numba.njit(cache=True)
-def new_outputs(t0, u0, saveat, save_steps, keep_dense, n_stages):
+def new_outputs(t0, u0, saveat, save_steps, keep_dense, n_stages, snap=0.0):
     """A kernel's output buffers ``(ts, us, m, rec_t, rec_h, rec_u, rec_k)`` with the initial point
     saved: every step from ``t0`` (``save_steps``; room for 64, grown by :func:`grow_outputs`) or the
-    ``saveat`` times up to ``t0`` (room for all of them); step records (``keep_dense``) of
+    ``saveat`` times up to ``t0 + snap`` (room for all of them); step records (``keep_dense``) of
     ``n_stages`` stage vectors."""
     n = u0.shape[0]
     nsave = saveat.shape[0]
@@ -59,7 +59,7 @@ def new_outputs(t0, u0, saveat, save_steps, keep_dense, n_stages):
         copy1(us[0], u0)
         m = 1
     else:
-        while m < nsave and saveat[m] <= t0:
+        while m < nsave and saveat[m] <= t0 + snap:
             ts[m] = saveat[m]
             copy1(us[m], u0)
             m += 1

@@ -51,7 +51,7 @@ import numba
 import numpy as np
 
 from . import _status as st
-from ._buffers import copy1, grow1, grow2
+from ._buffers import copy1, grow1, grow2, new_outputs
 from ._native import call_native
 from .control import all_finite
 from .tableaus import TableauError
@@ -201,19 +201,7 @@ def symplectic_kernel(rhs, p, t0, tf, u0, q_idx, v_idx, drift, kick, dt, saveat,
     du_side = np.empty(n)
     stats = np.zeros(st.NSTATS, np.int64)
     nsave = saveat.shape[0]
-    cap = 64 if save_steps else nsave
-    ts = np.empty(cap)
-    us = np.empty((cap, n))
-    m = 0
-    if save_steps:
-        ts[0] = t0
-        copy1(us[0], u0)
-        m = 1
-    else:
-        while m < nsave and saveat[m] <= t0 + GRID_SNAP * dt:
-            ts[m] = saveat[m]
-            copy1(us[m], u0)
-            m += 1
+    ts, us, m = new_outputs(t0, u0, saveat, save_steps, False, 0, GRID_SNAP * dt)[:3]
     call_native(rhs, t0, u, p, du)
     stats[st.NFEV] += 1
     if not all_finite(du):
