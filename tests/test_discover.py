@@ -413,3 +413,11 @@ def test_sd_discover_is_callable_and_still_the_package():
     t = np.linspace(0.0, 4.0, 801)
     U = np.column_stack([2 * np.exp(-0.5 * t), np.exp(-0.5 * t) + np.exp(-2 * t)])
     assert sd.discover(t, U, names=["x", "y"], degree=2).terms("x") == {"x"}
+
+
+def test_fd_stencil_norm_is_that_of_the_fornberg_weights():
+    """fd_is_accurate's noise amplification uses the norm of the stencil the derivatives use."""
+    from symdyn.discover._kernels import fornberg
+    half = derivatives.FD_ACCURACY // 2
+    w = fornberg(0.0, np.arange(-half, half + 1.0), 1)[:, 1]
+    assert derivatives.FD_STENCIL_NORM == pytest.approx(float(np.linalg.norm(w)), rel=1e-12)

@@ -38,8 +38,8 @@ from ..model import TIME_NAME, D, Model
 from . import derivatives as deriv
 from . import weak
 from .library import Library, custom, default_library, state_symbols
-from .regression import SparseFit, fit_sparse
-from .result import Coefficient, DiscoveryResult, Score
+from .regression import SparseFit, fit_sparse, relative_residual
+from .result import Coefficient, DiscoveryResult, Score, valid_time
 
 #: polynomial degree of the default library
 DEFAULT_DEGREE = 3
@@ -65,9 +65,6 @@ MODEL_ERROR_FLOOR = 1e-6
 #: the re-simulation of noisy data starts where every state is this many noise levels from zero
 START_MARGIN = 3.0
 
-#: a re-simulation "stays with the data" while its RMS error since the start (over states and
-#: samples, each state divided by its std) is below this
-VALID_TOLERANCE = 0.1
 
 
 # --- input handling ---------------------------------------------------------------------------
@@ -221,7 +218,6 @@ def _whiten(blocks, lib, coef, e):
 
 def _bootstrap(systems, active, rng, n_boot):
     """Block-bootstrap refits of the chosen terms on each equation's (whitened) rows: (mean, std)."""
-    p = active.shape[0]
     mean = np.zeros(active.shape)
     std = np.zeros(active.shape)
     if n_boot <= 1:
@@ -251,11 +247,6 @@ def _merge(fits, names):
                      [f.path[0] for f in fits], [f.chosen[0] for f in fits], fits[0].criterion,
                      [f.reasons[0] for f in fits], list(names), np.concatenate([f.errors for f in fits]),
                      np.hstack([f.tstats for f in fits]))
-
-
-def _relative_residual(Theta, y, coef):
-    ny = float(np.linalg.norm(y))
-    return float(np.linalg.norm(y - Theta @ coef) / ny) if ny > 0 else 0.0
 
 
 def _build_model(name, names, lib, coef, init):
@@ -320,9 +311,7 @@ def _resimulate(model, ts, Us, sigmas, names, score, smooth_data):
     std = np.where(std > 0, std, 1.0)
     err = (sol.u - Ui[i0:]) / std
     score.resim_error = {nm: float(np.sqrt(np.mean(err[:, j] ** 2))) for j, nm in enumerate(names)}
-    running = np.sqrt(np.cumsum(np.mean(err ** 2, axis=1)) / np.arange(1, err.shape[0] + 1))
-    bad = np.flatnonzero(running > VALID_TOLERANCE)
-    score.resim_valid_time = float((ti[i0 + bad[0]] if bad.size else ti[-1]) - ti[i0])
+    score.resim_valid_time = valid_time(ti[i0:], np.mean(err ** 2, axis=1))
 
 
 # --- the entry point ------------------------------------------------------------------------------
@@ -471,7 +460,7 @@ def _discover(t, U, names, library, degree, method, selection, formulation, boot
 
     # scores
     t0 = time.perf_counter()
-    residual = {nm: _relative_residual(Theta, Y[:, k], coef[:, k]) for k, nm in enumerate(names)}
+    residual = {nm: relative_residual(Theta, Y[:, k], coef[:, k]) for k, nm in enumerate(names)}
     heldout = {}
     train = ~held
     for k, nm in enumerate(names):
@@ -480,9 +469,9 @@ def _discover(t, U, names, library, degree, method, selection, formulation, boot
             c = np.zeros(len(lib))
             Aw, yw = systems[k]
             c[sup] = np.linalg.lstsq(Aw[train][:, sup], yw[train], rcond=None)[0]
-            heldout[nm] = _relative_residual(Theta[held], Y[held, k], c)
+            heldout[nm] = relative_residual(Theta[held], Y[held, k], c)
         else:
-            heldout[nm] = residual[nm] if not held.any() else _relative_residual(Theta[held], Y[held, k], coef[:, k])
+            heldout[nm] = residual[nm] if not held.any() else relative_residual(Theta[held], Y[held, k], coef[:, k])
     score = Score(residual, heldout)
     if formulation == "weak":
         for k, nm in enumerate(names):

@@ -155,14 +155,6 @@ def estimate_noise(t, u) -> np.ndarray:
     return best
 
 
-def relative_noise(t, u) -> np.ndarray:
-    """:func:`estimate_noise` divided by each column's standard deviation."""
-    u = np.asarray(u, dtype=float)
-    u2 = u[:, None] if u.ndim == 1 else u
-    sd = np.std(u2, axis=0)
-    return estimate_noise(t, u2) / np.where(sd > 0, sd, 1.0)
-
-
 # --- Savitzky-Golay ------------------------------------------------------------------------------
 def _require_uniform(t, what):
     if not is_uniform(t):
@@ -334,6 +326,9 @@ def derivative(t, u, method: str = "auto") -> np.ndarray:
 #: finite differences are used (on clean data) when they amplify the noise to less than
 #: this fraction of the derivative's size
 FD_NOISE_TOLERANCE = 1e-6
+#: the Euclidean norm of the 9-point, 8th-order central first-derivative weights (times h), the
+#: factor by which they amplify white noise: +-4/5, +-1/5, +-4/105, +-1/280
+FD_STENCIL_NORM = math.sqrt(2 * ((4 / 5) ** 2 + (1 / 5) ** 2 + (4 / 105) ** 2 + (1 / 280) ** 2))
 
 
 def fd_is_accurate(t, u, sigma=None) -> bool:
@@ -343,8 +338,7 @@ def fd_is_accurate(t, u, sigma=None) -> bool:
     u = u[:, None] if u.ndim == 1 else u
     sigma = estimate_noise(t, u) if sigma is None else np.asarray(sigma, dtype=float)
     h = float(np.median(np.diff(t)))
-    # the 9-point central first-derivative stencil has weights of norm ~ 1.06 / h
-    amplified = sigma * 1.06 / h
+    amplified = sigma * FD_STENCIL_NORM / h
     du = np.gradient(u, t, axis=0)
     scale = np.sqrt(np.mean(du ** 2, axis=0))
     return bool(np.all(amplified <= FD_NOISE_TOLERANCE * np.where(scale > 0, scale, 1.0)))

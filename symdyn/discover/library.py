@@ -90,10 +90,12 @@ class Library:
             seen.add(expr)
             out.append(expr)
         self.terms = out
+        self._names = [str(e) for e in out]  # printed once: read in loops by the regression
+        self._jacobian = None
 
     @property
     def names(self) -> list[str]:
-        return [str(e) for e in self.terms]
+        return list(self._names)
 
     @property
     def uses_time(self) -> bool:
@@ -176,6 +178,8 @@ class Library:
         >>> index.tolist()
         [[0, -1], [-1, 0], [1, -1], [2, 3], [-1, 4]]
         """
+        if self._jacobian is not None:  # (differentiated once: the weak form asks every round)
+            return self._jacobian
         derivs = [[sp.diff(term, s) for s in self.symbols] for term in self.terms]
         unique = []
         pos = {}
@@ -188,7 +192,8 @@ class Library:
                     pos[d] = len(unique)
                     unique.append(d)
                 index[j, k] = pos[d]
-        return Library(self.symbols, unique), index
+        self._jacobian = (Library(self.symbols, unique), index)
+        return self._jacobian
 
     def evaluate_sympy(self, U, t=None) -> np.ndarray:
         """The same values by ``sympy.lambdify`` (numpy): a reference for tests."""

@@ -9,7 +9,7 @@ by its Euclidean norm and ``y`` divided by its norm.  A scaled coefficient
 
 is the share of ``y``'s norm that term ``j`` carries, a dimensionless number that does
 not depend on the units of the state or on how large a monomial happens to be (``x**3``
-of a state near 20 is 8000 times ``x``).  Thresholds always apply to ``|xi_j|``, so a
+of a state near 20 is 8000, ``x`` itself 20).  Thresholds always apply to ``|xi_j|``, so a
 badly scaled but important term survives; coefficients are always *returned* in the
 units of the unscaled problem, refitted by least squares on the chosen support (no
 shrinkage bias).
@@ -244,10 +244,6 @@ class SparseFit:
         """Names (or indices) of the chosen terms of one column."""
         idx = np.flatnonzero(self.active[:, column]).tolist()
         return [self.names[i] for i in idx] if self.names is not None else idx
-
-    def predict(self, Theta) -> np.ndarray:
-        """``Theta @ coef``."""
-        return np.asarray(Theta, dtype=float) @ self.coef
 
 
 def _path_supports(A, b, method, alpha, max_iter, cov=None):
@@ -542,8 +538,18 @@ def _improve(R, c, rest, cov, rule, m, unit, j, why, sup_path, errs, nts, fits, 
     return len(fits) - 1, why + f" (found by a local search: {origin})"
 
 
+def relative_residual(Theta, y, coef) -> float:
+    """``||y - Theta coef|| / ||y||`` (0 for ``y = 0``).
+
+    >>> relative_residual(np.eye(2), np.array([3.0, 4.0]), np.array([3.0, 0.0]))
+    0.8
+    """
+    ny = float(np.linalg.norm(y))
+    return float(np.linalg.norm(y - Theta @ coef) / ny) if ny > 0 else 0.0
+
+
 def fit_sparse(Theta, Y, names=None, *, method: str = "stlsq", selection: str = "auto", weights=None,
-               rng=None, alpha: float = 0.0, max_iter: int = 20, covariance=None, refine: bool = True) -> SparseFit:
+               alpha: float = 0.0, max_iter: int = 20, covariance=None, refine: bool = True) -> SparseFit:
     """Sparse regression of each column of ``Y`` on the library ``Theta``, sparsity chosen automatically.
 
     ``Theta`` is ``(m, p)`` (one column per candidate term), ``Y`` is ``(m, k)`` or ``(m,)``
@@ -586,7 +592,7 @@ def fit_sparse(Theta, Y, names=None, *, method: str = "stlsq", selection: str = 
     ``Theta_w^T e`` where ``Theta_w`` is ``Theta`` with rows weighted and ``e`` the (weighted)
     noise of the column of ``Y``.  If the full library leaves more residual than that noise
     explains (model error, quadrature, round-off dominate on nearly clean data), the
-    covariance is scaled up to match the residual, never down.  ``rng`` is accepted for rules that sample (none do yet).
+    covariance is scaled up to match the residual, never down.
 
     >>> import numpy as np
     >>> x = np.linspace(-2, 2, 100)

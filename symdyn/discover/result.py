@@ -17,6 +17,23 @@ import sympy as sp
 from ..model import Model
 
 
+#: a re-simulation "stays with the data" while its RMS error since the start (over states and
+#: samples, each state divided by its std) is below this
+VALID_TOLERANCE = 0.1
+
+
+def valid_time(t, err2) -> float:
+    """How long from ``t[0]`` the running RMS of ``err2`` (the mean square error at each time
+    ``t``, in units of the data's std) stays below :data:`VALID_TOLERANCE`.
+
+    >>> valid_time(np.arange(4.0), np.array([0.0, 0.0, 0.08, 1.0]))
+    3.0
+    """
+    running = np.sqrt(np.cumsum(err2) / np.arange(1, err2.size + 1))
+    bad = np.flatnonzero(running > VALID_TOLERANCE)
+    return float((t[bad[0]] if bad.size else t[-1]) - t[0])
+
+
 @dataclass(frozen=True)
 class Coefficient:
     """One discovered coefficient: equation ``D(state)``, library term, fitted value, and the
@@ -44,7 +61,8 @@ class Score:
       simulated from the data at the start of the held-out part, over that part, divided by
       the state's standard deviation (NaN if the simulation failed);
     - ``resim_valid_time``: how long, from the start of the held-out part, the RMS difference
-      since the start (each state divided by its standard deviation) stays below 10%;
+      since the start (each state divided by its standard deviation) stays below
+      :data:`VALID_TOLERANCE` (10%);
     - ``resim_success``: the solver reached the end; ``resim_message``: what it said;
       ``resim_reference``: what the simulation was compared with (noisy data are smoothed first);
     - ``noise_ratio``: per equation (weak form), the residual's mean square in units of the
@@ -61,11 +79,6 @@ class Score:
     resim_reference: str = "the data"
     noise_ratio: dict = field(default_factory=dict)
 
-    @property
-    def max_resim_error(self) -> float:
-        vals = list(self.resim_error.values())
-        return float(np.max(vals)) if vals else float("nan")
-
     def __str__(self):
         fmt = lambda d: ", ".join(f"{k} {v:.3g}" for k, v in d.items())  # noqa: E731
         lines = [f"regression residual (relative): {fmt(self.residual)}",
@@ -77,7 +90,8 @@ class Score:
             if self.resim_success:
                 lines.append(f"re-simulation over the held-out span [{t0:.4g}, {t1:.4g}] from the state of "
                              f"{self.resim_reference} at {t0:.4g}: RMS error / std {fmt(self.resim_error)}; "
-                             f"RMS error since the start below 10% of the std for {self.resim_valid_time:.4g} time units")
+                             f"RMS error since the start below {100 * VALID_TOLERANCE:g}% of the std for "
+                             f"{self.resim_valid_time:.4g} time units")
             else:
                 lines.append(f"re-simulation over [{t0:.4g}, {t1:.4g}] failed: {self.resim_message}")
         return "\n".join(lines)
