@@ -108,7 +108,7 @@ for _p in (str(ROOT), str(HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench_solvers import fmt_time, table  # noqa: E402
+from bench_solvers import fmt_time, loadavg, table  # noqa: E402
 from models._datasets import (BURGERS_NU, ODE_SYSTEMS, burgers_data, ks_data, ode_data, truth,  # noqa: E402
                               with_noise)
 from bench_solvers import machine_info as solvers_machine_info  # noqa: E402
@@ -196,11 +196,13 @@ def rounded_table(found: dict) -> dict:
 # ----------------------------------------------------------------------------------------------
 # symdyn
 # ----------------------------------------------------------------------------------------------
-def run_symdyn_ode(t, U, names, true) -> dict:
+def run_symdyn(t, U, true, **kwargs) -> dict:
+    """One ``sd.discover(t, U, **kwargs)`` call scored against ``true``: exact terms, coefficient
+    errors, time; the found terms when they are not exact (ODEs), the periodicity found (PDEs)."""
     import symdyn as sd
     t0 = time.perf_counter()
     try:
-        res = sd.discover(t, U, names=names)
+        res = sd.discover(t, U, **kwargs)
     except Exception as exc:  # noqa: BLE001
         out = failed_run(f"{type(exc).__name__}: {exc}")
         out["time_s"] = time.perf_counter() - t0
@@ -210,29 +212,19 @@ def run_symdyn_ode(t, U, names, true) -> dict:
     out = score(found, true)
     out.update(time_s=wall, timings={k: float(v) for k, v in res.timings.items()},
                formulation=res.formulation, resim_success=bool(res.score.resim_success))
-    if not out["exact"]:
+    if kwargs.get("pde"):
+        out["periodic"] = bool(res.details.get("periodic"))
+    elif not out["exact"]:
         out["found"] = rounded_table(found)
     return out
+
+
+def run_symdyn_ode(t, U, names, true) -> dict:
+    return run_symdyn(t, U, true, names=names)
 
 
 def run_symdyn_pde(t, x, U, true) -> dict:
-    import symdyn as sd
-    t0 = time.perf_counter()
-    try:
-        res = sd.discover(t, U, x=x, names=["u"], pde=True)
-    except Exception as exc:  # noqa: BLE001
-        out = failed_run(f"{type(exc).__name__}: {exc}")
-        out["time_s"] = time.perf_counter() - t0
-        return out
-    wall = time.perf_counter() - t0
-    found = dict(res.coefficient_table)
-    out = score(found, {("u", k): v for k, v in true.items()})
-    out.update(time_s=wall, timings={k: float(v) for k, v in res.timings.items()},
-               formulation=res.formulation, resim_success=bool(res.score.resim_success),
-               periodic=bool(res.details.get("periodic")))
-    if not out["exact"]:
-        out["found"] = rounded_table(found)
-    return out
+    return run_symdyn(t, U, {("u", k): v for k, v in true.items()}, x=x, names=["u"], pde=True)
 
 
 def sin_coefficient(expr, theta):
@@ -733,14 +725,6 @@ def check_targets(runs, tools) -> list[dict]:
 # ----------------------------------------------------------------------------------------------
 # meta
 # ----------------------------------------------------------------------------------------------
-def loadavg():
-    try:
-        with open("/proc/loadavg", encoding="utf-8") as fh:
-            return [float(x) for x in fh.read().split()[:3]]
-    except OSError:
-        return None
-
-
 def sources_digest() -> dict:
     """sha1 of the symdyn/discover sources imported by this run (other sessions edit them)."""
     h = hashlib.sha1()

@@ -520,33 +520,51 @@ def bench_point(pb: Problem, tools: list[Tool], rtol: float, budget: float, max_
             except Exception:  # noqa: BLE001
                 rec["nfev"] = None
         reps = 1 if first > budget else max(3, min(max_rep, int(budget / max(first, 1e-7))))
-        live.append((tool, run, reps, rec, []))
+        live.append((run, reps, rec))
         if first > slow_s:
             dead[tool.name] = f"slower than {slow_s:g} s at rtol {rtol:g}"
-    rounds = max((r for _, _, r, _, _ in live), default=0)
-    rng = random.Random(1)
-    for k in range(rounds):
-        # tools in a new random order each round, and each timed call right after an untimed one of
-        # the same tool: on this (virtual) machine the first call after other work -- another tool,
-        # a sleep, a Python loop -- was measured 2-10x slower (0.2-1.3 ms for a 0.1 ms solve), and a
-        # fixed order put that penalty on the same tool every round
-        order = list(live)
-        rng.shuffle(order)
-        for tool, run, reps, rec, times in order:
-            if k < reps:
-                if reps > 1:
-                    run()
-                # the garbage collector is off while a call is timed (as in timeit): otherwise a
-                # collection of the peers' garbage lands on whichever call allocates next
-                gc.disable()
-                t0 = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t0)
-                gc.enable()
-    for tool, run, reps, rec, times in live:
+    all_times = timed_rounds([run for run, _, _ in live], [reps for _, reps, _ in live])
+    for (_, _, rec), times in zip(live, all_times):
         rec.update(time_s=statistics.median(times), time_min_s=min(times), repeats=len(times))
         recs.append(rec)
     return recs
+
+
+def timed_rounds(calls, reps, seed=1):
+    """``reps[i]`` timings (seconds) of ``calls[i]()`` for every i, in rounds.
+
+    The calls run in a new random order each round, and each timed call right after an untimed
+    one of the same call (when it is repeated): on this (virtual) machine the first call after
+    other work -- another tool, a sleep, a Python loop -- was measured 2-10x slower (0.2-1.3 ms for
+    a 0.1 ms solve), and a fixed order put that penalty on the same tool every round.  The garbage
+    collector is off while a call is timed (as in timeit): otherwise a collection of the other
+    tools' garbage lands on whichever call allocates next.
+    """
+    times = [[] for _ in calls]
+    rng = random.Random(seed)
+    for k in range(max(reps, default=0)):
+        order = [i for i in range(len(calls)) if k < reps[i]]
+        rng.shuffle(order)
+        for i in order:
+            if reps[i] > 1:
+                calls[i]()
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                calls[i]()
+                times[i].append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+    return times
+
+
+def loadavg():
+    """The 1, 5 and 15 minute load averages (None where /proc/loadavg is missing)."""
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as fh:
+            return [float(x) for x in fh.read().split()[:3]]
+    except OSError:
+        return None
 
 
 def python_overhead(pb: Problem, repeats: int) -> dict:

@@ -51,10 +51,8 @@ import sys
 import _blas_threads  # first: it limits BLAS threads before numpy is imported
 
 import argparse  # noqa: E402
-import gc  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import random  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -70,7 +68,7 @@ for _p in (str(ROOT), str(HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench_solvers import fmt_time, table, time_at_error  # noqa: E402
+from bench_solvers import fmt_time, loadavg, table, time_at_error, timed_rounds  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "structure.json"
 DEFAULT_OUT_QUICK = HERE / "results" / "structure_quick.json"
@@ -105,14 +103,6 @@ PF_NFE = {"full": (5, 10, 20, 40, 80, 160), "quick": (5, 10, 20, 40)}
 # ----------------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------------
-def loadavg():
-    try:
-        with open("/proc/loadavg", encoding="utf-8") as fh:
-            return [float(x) for x in fh.read().split()[:3]]
-    except OSError:
-        return None
-
-
 def rel_max(u, ref) -> float:
     u = np.asarray(u, dtype=float)
     if u.shape != ref.shape or not np.all(np.isfinite(u)):
@@ -133,9 +123,9 @@ def fmt_s(s):
 
 
 class Timer:
-    """Time repeated calls of several tools (median of the repeats), as ``bench_solvers`` does: the
-    tools in a random order each round, every timed call right after an untimed one of the same tool,
-    the garbage collector off while timing.  On this virtual machine the first call after other work
+    """Time repeated calls of several tools (median of the repeats) by ``bench_solvers.timed_rounds``:
+    the tools in a random order each round, every timed call right after an untimed one of the same
+    tool, the garbage collector off while timing.  On this virtual machine the first call after other work
     runs 2-10x slower; with a fixed order, and with ``auto`` given fewer repeats (its first call
     includes the analysis), that penalty had made ``auto`` 1.5x slower than ``dop853`` taking the
     same steps.  The number of repeats comes from a second (warm) call, not from the first."""
@@ -177,24 +167,9 @@ class Timer:
                 self._call(e)
                 warm = time.perf_counter() - t0
                 reps = max(self.min_reps, min(self.max_reps, int(self.budget / 2 / max(warm, 1e-7))))
-            live.append((e, reps, []))
-        rng = random.Random(len(live))
-        gc_was = gc.isenabled()
-        gc.disable()
-        try:
-            for k in range(max((r for _, r, _ in live), default=0)):
-                order = [item for item in live if k < item[1]]
-                rng.shuffle(order)
-                for e, reps, times in order:
-                    if reps > 1:
-                        self._call(e)  # untimed: brings the tool's code and data back into the caches
-                    t0 = time.perf_counter()
-                    self._call(e)
-                    times.append(time.perf_counter() - t0)
-        finally:
-            if gc_was:
-                gc.enable()
-        for e, reps, times in live:
+            live.append((e, reps))
+        all_times = timed_rounds([(lambda e=e: self._call(e)) for e, _ in live], [reps for _, reps in live])
+        for (e, _), times in zip(live, all_times):
             e["rec"].update(time_s=statistics.median(times), time_min_s=min(times), repeats=len(times))
         return [e["rec"] for e in entries]
 
