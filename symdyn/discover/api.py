@@ -34,7 +34,7 @@ import sympy as sp
 
 from .. import errors
 from ..analysis._blas import single_thread
-from ..model import TIME_NAME, D, Model
+from ..model import TIME_NAME, D, Model, _split_names
 from . import derivatives as deriv
 from . import weak
 from .library import Library, custom, default_library, state_symbols
@@ -108,9 +108,7 @@ def _trajectories(t, U):
 def _state_names(names, n):
     if names is None:
         return [f"x{k + 1}" for k in range(n)]
-    if isinstance(names, str):
-        names = names.replace(",", " ").split()
-    names = [str(nm) for nm in names]
+    names = _split_names(names)
     if len(names) != n:
         raise errors.DiscoveryArgumentError("names", names, f"must name each of the {n} columns of U")
     for nm in names:
@@ -281,7 +279,7 @@ def _resimulate(model, ts, Us, sigmas, names, score, smooth_data):
     k = int(np.argmax([ti[-1] - ti[0] for ti in ts]))
     ti, Ui, si = ts[k], Us[k], sigmas[k]
     if smooth_data and deriv.is_uniform(ti) and ti.size > 4 * deriv.SG_POLYORDER:
-        Ui = deriv.smooth(ti, Ui)
+        Ui = deriv.smooth(ti, Ui, window=deriv.choose_window(ti, Ui, si))  # (the noise is known)
         score.resim_reference = "the data smoothed by Savitzky-Golay"
     else:
         score.resim_reference = "the data"

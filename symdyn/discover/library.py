@@ -29,8 +29,8 @@ import codegen
 
 from .. import errors
 from ..model import TIME_NAME
-from ..passes import PROGRAM_PASSES, Program
-from ..passes.pipeline import CHUNK_SIZE, apply_pass
+from ..passes import Program
+from ..passes.pipeline import rewrite_program
 
 _COMPILED: dict = {}  # (symbols, terms) -> NativeModule, in-process cache
 _CACHE_SIZE = 32
@@ -125,10 +125,7 @@ class Library:
         native = _COMPILED.get(key)
         if native is None:
             prog = Program(TIME, tuple(self.symbols), (), (), tuple(self.terms), tuple(self.names))
-            chunks = prog.split(CHUNK_SIZE)
-            for p in PROGRAM_PASSES:
-                chunks = [apply_pass(p, c) for c in chunks]
-            native = codegen.compile_functions({"library": chunks}, name="library")
+            native = codegen.compile_functions({"library": rewrite_program(prog)}, name="library")
             if len(_COMPILED) >= _CACHE_SIZE:
                 _COMPILED.pop(next(iter(_COMPILED)))
             _COMPILED[key] = native

@@ -50,7 +50,7 @@ import numpy as np
 import sympy as sp
 
 from .. import errors
-from ..model import TIME_NAME, D, Model
+from ..model import TIME_NAME, D, Model, _split_names
 from . import regression, spatial, weak_pde
 from .regression import fit_sparse, relative_residual
 from .result import Coefficient, DiscoveryResult, Score, valid_time
@@ -162,9 +162,7 @@ def pde_library(field: str, degree: int = DEFAULT_DEGREE, max_order: int = DEFAU
 def _field_name(names) -> str:
     if names is None:
         return "u"
-    if isinstance(names, str):
-        names = names.replace(",", " ").split()
-    names = [str(nm) for nm in names]
+    names = _split_names(names)
     if len(names) != 1:
         raise errors.DiscoveryArgumentError("names", names, "must be one field name (U is one field on the grid)")
     nm = names[0]

@@ -50,13 +50,23 @@ def compile_programs(model: Model, jacobian: bool = True, passes=None, check=Non
     programs, pattern = lower(model, jacobian=jacobian)
     if check is not None:
         check(programs)
-    chunked = {}
-    for name, prog in programs.items():
-        chunks = prog.split(chunk_size)
-        for p in PROGRAM_PASSES if passes is None else passes:
-            chunks = [apply_pass(p, c) for c in chunks]
-        chunked[name] = chunks
-    return chunked, pattern
+    return {name: rewrite_program(prog, passes, chunk_size) for name, prog in programs.items()}, pattern
+
+
+def rewrite_program(program, passes=None, chunk_size: int = CHUNK_SIZE) -> list:
+    """``program`` split into chunks of at most ``chunk_size`` outputs, each run through the
+    program passes (:data:`PROGRAM_PASSES` unless ``passes`` is given).
+
+    >>> import sympy as sp
+    >>> from symdyn.passes.lower import Program
+    >>> x = sp.Symbol("x", real=True)
+    >>> [str(c) for c in rewrite_program(Program(sp.Symbol("t"), (x,), (), (), (x**2,), ("f",)))]
+    ['out[0] = x*x']
+    """
+    chunks = program.split(chunk_size)
+    for p in PROGRAM_PASSES if passes is None else passes:
+        chunks = [apply_pass(p, c) for c in chunks]
+    return chunks
 
 
 def apply_pass(program_pass, program):
