@@ -174,21 +174,14 @@ def cmd_discover(args) -> int:
             raise errors.DiscoveryArgumentError(
                 "DATA", args.data, f"has no array {key!r} (found: {', '.join(arrays) or 'none'}); "
                 "save it with np.savez(path, t=t, U=U, names=np.array([...]))")
-    names = args.names.replace(",", " ").split() if args.names else (
-        [str(n) for n in arrays["names"].tolist()] if "names" in arrays else None)
-    options = {}
+    names = args.names or ([str(n) for n in arrays["names"].tolist()] if "names" in arrays else None)
+    options = {} if args.degree is None else {"degree": args.degree}
     if "x" in arrays:
-        res = discover(arrays["t"], arrays["U"], names=names, x=arrays["x"], pde=True)
-    else:
-        if args.degree is not None:
-            options["degree"] = args.degree
-        res = discover(arrays["t"], arrays["U"], names=names, **options)
+        options.update(x=arrays["x"], pde=True)
+    res = discover(arrays["t"], arrays["U"], names=names, **options)
     print(res.report())
     stem = "".join(c if c.isalnum() or c == "_" else "_" for c in path.stem)
     out = Path(args.out) if args.out else path.with_name(f"{stem}_model.py")
-    if not hasattr(res, "write_model"):
-        print("\n(this result has no model file writer; nothing written)")
-        return 0
     res.write_model(out)
     print(f"\nmodel written to {out}; simulate it with: symdyn run {out}")
     return 0
@@ -220,7 +213,7 @@ def main(argv=None) -> int:
     disc.add_argument("data", help="an .npz file: t (m,), U (m, n), optional names (n,), x (grid: a PDE)")
     disc.add_argument("--out", metavar="FILE.py", help="model file to write (default: DATA_model.py)")
     disc.add_argument("--names", help="state names, comma-separated (default: the file's names, else x1..xn)")
-    disc.add_argument("--degree", type=int, default=None, help="polynomial degree of the library (default 3)")
+    disc.add_argument("--degree", type=int, default=None, help="polynomial degree of the library (default 3; a PDE: powers of u)")
     disc.set_defaults(func=cmd_discover)
     args = parser.parse_args(argv)
     try:

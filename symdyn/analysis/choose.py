@@ -64,9 +64,9 @@ LINEAR_DOMINANCE = 2.0
 NONLINEAR_MARGIN = 4.0
 #: exponential: only at rtol >= this.  Measured (KS with N = 256 finite-difference points,
 #: banded Jacobian, t = 30 and 150, bench_structure 2026-12-03): ETDRK4 (Cox-Matthews, order 4,
-#: less in the stiff regime) took 2.2-5.6x the steps of Radau IIA at rtol 1e-6 .. 1e-10, and
-#: Radau5 was 1.6x (rtol 1e-6) to 4.8x (1e-10) faster at similar error; at 1e-3 .. 1e-5 ETDRK4 was
-#: as fast or up to 2x faster.  Kept at 1e-6 inclusive (the default rtol): exponential there
+#: less in the stiff regime) took 4-17x the steps of Radau IIA at the same rtol 1e-6 .. 1e-10 and
+#: 1.3-4.7x its time (t = 150: similar errors; t = 30: ETDRK4's 5-8x smaller); at 1e-3 .. 1e-5
+#: ETDRK4 took 0.46-1.07x Radau5's time.  Kept at 1e-6 inclusive (the default rtol): exponential there
 EXPONENTIAL_MIN_RTOL = 1e-6
 #: exponential: ETDRK4 with dense phi-functions of L up to this many states
 SMALL_DENSE_MAX = 200
@@ -160,7 +160,7 @@ def choose(a) -> tuple[str, list[str]]:
         if a.linear_dominates and not a.nonlinear_stiff and a.rtol < EXPONENTIAL_MIN_RTOL:
             reasons.append(f"semilinear with L {a.L_structure}: {dom}, and {nstiff}; but at rtol {a.rtol:g} < "
                            f"{EXPONENTIAL_MIN_RTOL:g} the 4th-order exponential integrators need several times the "
-                           "steps of the 5th-order Radau IIA (measured 2-6x on finite-difference KS): implicit")
+                           "steps of the 5th-order Radau IIA (measured 4-17x on finite-difference KS): implicit")
         elif a.linear_dominates and not a.nonlinear_stiff:
             reasons.append(f"semilinear with L {a.L_structure}: {dom}, and {nstiff}: the stiffness is in L, "
                            "which an exponential integrator treats exactly")
