@@ -36,7 +36,7 @@ from .. import errors
 from ..analysis._blas import single_thread
 from ..model import TIME_NAME, D, Model, _split_names
 from . import derivatives as deriv
-from . import weak
+from . import shooting, weak
 from .library import Library, custom, default_library, state_symbols
 from .regression import SparseFit, fit_sparse, relative_residual
 from .result import Coefficient, DiscoveryResult, Score, valid_time
@@ -316,7 +316,7 @@ def _resimulate(model, ts, Us, sigmas, names, score, smooth_data):
 def discover(t, U, names=None, *, library=None, degree: int = DEFAULT_DEGREE, method: str = "stlsq",
              selection: str = "auto", formulation: str = "auto", bootstrap: int = BOOTSTRAP,
              seed: int = 0, simulate: bool = True, name: str = "discovered", x=None, pde: bool = False,
-             **options) -> DiscoveryResult:
+             shooting: bool = True, **options) -> DiscoveryResult:
     """Discover ``D(u) = f(u)`` from samples ``U`` (len(t), n) at times ``t``; returns a :class:`DiscoveryResult`.
 
     - ``names``: the state names (default ``x1 .. xn``); ``library``: a
@@ -327,6 +327,8 @@ def discover(t, U, names=None, *, library=None, degree: int = DEFAULT_DEGREE, me
     - Several trajectories: ``t`` and ``U`` as lists (``t`` may be one array shared by all).
     - ``bootstrap``: refits for the coefficient uncertainty; ``seed``: their random generator;
       ``simulate``: compile and re-simulate the model for the score.
+    - ``shooting``: with noisy data (weak form), refit the chosen terms' coefficients to the
+      trajectories by multiple shooting (:mod:`~symdyn.discover.shooting`).
     - ``pde=True`` with ``x=grid``: ``U`` is (len(t), len(x)) and the call goes to
       :func:`symdyn.discover.pde.discover_pde` with the remaining ``options``.
 
@@ -341,11 +343,11 @@ def discover(t, U, names=None, *, library=None, degree: int = DEFAULT_DEGREE, me
         return _dispatch_pde(t, x, U, names, options)
     with single_thread():  # small dense problems: BLAS threads cost far more than they save
         return _discover(t, U, names, library, degree, method, selection, formulation, bootstrap, seed,
-                         simulate, name, x, options)
+                         simulate, name, x, options, shooting)
 
 
 def _discover(t, U, names, library, degree, method, selection, formulation, bootstrap, seed, simulate, name, x,
-              options):
+              options, shooting_refine=True):
     if x is not None:
         raise errors.DiscoveryArgumentError("x", "grid", "is only used with pde=True")
     if options:
@@ -355,6 +357,8 @@ def _discover(t, U, names, library, degree, method, selection, formulation, boot
         raise errors.DiscoveryArgumentError("bootstrap", bootstrap, "must be an integer >= 0 (number of refits)")
     if formulation not in ("auto", "derivative", "weak"):
         raise errors.DiscoveryArgumentError("formulation", formulation, "must be 'auto', 'derivative' or 'weak'")
+    if not isinstance(shooting_refine, (bool, np.bool_)):
+        raise errors.DiscoveryArgumentError("shooting", shooting_refine, "must be True or False")
     timings = {}
     t_start = time.perf_counter()
     ts, Us = _trajectories(t, U)
@@ -440,19 +444,34 @@ def _discover(t, U, names, library, degree, method, selection, formulation, boot
                        f"noise propagated through the test functions and the fitted model's Jacobian); terms "
                        f"settled after {rounds} round{'s' * (rounds != 1)}")
     coef = fit.coef
+    timings["regression"] = time.perf_counter() - t0
+    refinement = None
+    if formulation == "weak" and fit.active.any() and shooting_refine:
+        # noisy data: the chosen terms' coefficients fitted to the trajectories (multiple shooting)
+        t0 = time.perf_counter()
+        refinement = shooting.refine(ts, Us, sigmas, lib, fit.coef)
+        reasons.append(refinement.reason)
+        if refinement.accepted:
+            coef = refinement.coef
+        timings["shooting"] = time.perf_counter() - t0
     if not fit.active.any():
         raise errors.NoModelFoundError(", ".join(names), "no candidate term explains the data beyond the "
                                        f"estimated noise ({fit.reasons[0].split(': ', 1)[1]}); the data may be "
                                        "constant, pure noise, or need other library terms")
     for k, nm in enumerate(names):
         reasons.append(f"D({nm}): " + fit.reasons[k].split(": ", 1)[1])
-    timings["regression"] = time.perf_counter() - t0
 
     # uncertainty
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, std = _bootstrap(systems, fit.active, rng, int(bootstrap))
-    coefficients = [Coefficient(nm, lib.names[j], float(coef[j, k]), float(mean[j, k]), float(std[j, k]))
+    shoot_std = np.full(coef.shape, np.nan)
+    if refinement is not None and refinement.accepted and refinement.covariance is not None:
+        order = [(j, k) for k in range(coef.shape[1]) for j in range(coef.shape[0]) if fit.active[j, k]]
+        for (j, k), v in zip(order, np.diag(refinement.covariance)):
+            shoot_std[j, k] = math.sqrt(v) if v >= 0 else math.nan
+    coefficients = [Coefficient(nm, lib.names[j], float(coef[j, k]), float(mean[j, k]), float(std[j, k]),
+                                float(shoot_std[j, k]))
                     for k, nm in enumerate(names) for j in range(len(lib)) if fit.active[j, k]]
     timings["bootstrap"] = time.perf_counter() - t0
 

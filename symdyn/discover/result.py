@@ -9,6 +9,8 @@ uncertainty, scores and a report.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,17 +38,22 @@ def valid_time(t, err2) -> float:
 
 @dataclass(frozen=True)
 class Coefficient:
-    """One discovered coefficient: equation ``D(state)``, library term, fitted value, and the
-    mean and standard deviation over the bootstrap refits."""
+    """One discovered coefficient: equation ``D(state)``, library term, fitted value, the mean
+    and standard deviation over the bootstrap refits of the regression, and (noisy data refined
+    by multiple shooting) the standard deviation from that fit's Gauss-Newton covariance."""
 
     state: str
     term: str
     value: float
     mean: float
     std: float
+    shooting_std: float = math.nan
 
     def __str__(self):
-        return f"D({self.state}): {self.term}  {self.value:.6g} (bootstrap {self.mean:.6g} +- {self.std:.2g})"
+        text = f"D({self.state}): {self.term}  {self.value:.6g} (bootstrap {self.mean:.6g} +- {self.std:.2g}"
+        if math.isfinite(self.shooting_std):
+            text += f"; shooting +- {self.shooting_std:.2g}"
+        return text + ")"
 
 
 @dataclass
