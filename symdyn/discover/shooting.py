@@ -24,8 +24,9 @@ H. G. Bock (1981) and, for chaotic data, E. Baake, M. Baake, H. G. Bock and K. M
 a long segment's least-squares surface has many minima.  A segment therefore ends where the
 sensitivity of the model's trajectory to its start state has grown :data:`GROWTH_BOUND` times
 (RMS of the entries of ``du/du0`` over the states), measured with the start coefficients:
-about 3 time units on Lorenz, 15 on Rossler.  Fixed 4-unit segments on Lorenz ended in a wrong
-minimum (23% error) on one seed of 20; at a bound of 10 the worst of 20 seeds was 1.3%.
+about 2.5 time units on Lorenz (8 segments in 20), 12 on Rossler.  Fixed 4-unit segments on
+Lorenz ended in a wrong minimum (23% error) on one seed of 20; at a bound of 10 the worst of 20
+seeds was 1.3%.
 
 The refined coefficients are kept only if every solve succeeded and the weighted residual
 fell; otherwise the weak-form coefficients stay, and the reason says why.
