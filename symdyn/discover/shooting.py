@@ -68,8 +68,8 @@ DAMPING_TRIES = 8
 MAX_STATES = 600
 #: tolerances of the segment solves
 RTOL, ATOL = 1e-9, 1e-10
-#: steps of one segment solve at most
-MAX_STEPS = 200_000
+#: steps of one segment solve at most (a stiff model fails fast and keeps its weak-form coefficients)
+MAX_STEPS = 20_000
 
 
 @dataclass
