@@ -120,3 +120,23 @@ def test_shooting_argument_is_checked(bad):
     U = np.column_stack([np.exp(-t), np.exp(-2 * t)])
     with pytest.raises(errors.DiscoveryArgumentError, match="shooting"):
         sd.discover(t, U, shooting=bad)
+
+
+def test_several_noisy_trajectories_on_a_non_uniform_grid():
+    """Two trajectories, sample times jittered: the refinement runs on every segment of both."""
+    model, _, _ = ode_data("vdp_mu1")
+    true = truth(model)
+    cm = sd.compile(model)
+    rng = np.random.default_rng(3)
+    ts, Us = [], []
+    for x0 in ([2.0, 0.0], [-1.0, 1.5]):
+        t = np.sort(np.concatenate([[0.0], rng.uniform(0.0, 20.0, 8000), [20.0]]))
+        U = cm.solve((0.0, 20.0), u0=x0, saveat=t, rtol=1e-10, atol=1e-12).u
+        ts.append(t)
+        Us.append(U + 0.05 * U.std(axis=0) * rng.standard_normal(U.shape))
+    res = sd.discover(ts, Us, names=model.state_names, simulate=False, bootstrap=0)
+    assert set(res.coefficient_table) == set(true), res.report()
+    line = next(r for r in res.reasons if "multiple shooting" in r)
+    assert line.startswith("coefficients refined"), line
+    assert coefficient_error(res, true) <= 0.02, res.report()
+    assert "std of the multiple-shooting fit" in res.report()

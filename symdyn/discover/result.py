@@ -146,7 +146,9 @@ class DiscoveryResult:
         for s, rhs in self.equations.items():
             lines.append(f"  D({s}) = {_pretty(rhs)}")
         lines.append("")
-        lines.append("coefficients (fitted value; bootstrap mean +- std):")
+        refined = any(math.isfinite(c.shooting_std) for c in self.coefficients)
+        lines.append("coefficients (fitted value; bootstrap mean +- std"
+                     + ("; std of the multiple-shooting fit):" if refined else "):"))
         for c in self.coefficients:
             lines.append(f"  {c}")
         lines.append("")
