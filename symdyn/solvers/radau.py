@@ -57,7 +57,8 @@ from .linalg import band_assemble, band_lu_factor, lu_factor, lu_solve, perm_ban
 NIT = 7
 #: recompute the Jacobian after a step whose Newton rate exceeded this (RADAU5's THET).  Measured
 #: (VDPOL, HIRES, POLLU, ROBER at rtol 1e-6 and 1e-8, bench_solvers' atol): 1e-2 and 0.1 cut the
-#: Jacobians 2-15x but added Newton iterations; no solve was more than 5% faster, several 10-30% slower
+#: Jacobians 2-15x but added Newton iterations: POLLU up to 5% faster, VDPOL and ROBER up to 7%
+#: (1e-2) and 28% (0.1) slower
 THET = 1e-3
 #: keep h and the factorisations when the proposed step ratio lies in [QUOT1, QUOT2]
 QUOT1 = 1.0
