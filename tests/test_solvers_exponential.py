@@ -20,7 +20,7 @@ import sympy as sp
 import symdyn as sd
 from symdyn.solvers import RetCode
 from symdyn.solvers import errors as E
-from symdyn.solvers._fft import FULL, RFFT, make_plan, spectrum_length, to_real, to_spec
+from symdyn.solvers._fft import EIG, EIGR, FULL, RFFT, make_plan, spectrum_length, to_real, to_spec
 from symdyn.solvers.exponential import _coeffs, etdrk4_solve, expms_solve, expms_weights
 from symdyn.solvers.phi import phi, phi_all, phi_matrix
 
@@ -172,6 +172,27 @@ def test_fft_plans_match_numpy():
             back = np.empty(n)
             to_real(plan, ref, back)
             assert np.abs(back - x).max() <= 1e-14 * n
+
+
+def test_eigenbasis_plans_real_and_complex():
+    """EIGR (symmetric L, real orthogonal V, dgemv) and EIG (complex V, zgemv) give the same spectra."""
+    rng = np.random.default_rng(1)
+    for n in (1, 5, 40):
+        A = rng.standard_normal((n, n))
+        S = A + A.T
+        lam, V = np.linalg.eigh(S)
+        real = make_plan(n, EIGR, V, np.ascontiguousarray(V.T))
+        cplx = make_plan(n, EIG, V.astype(complex), V.T.astype(complex))
+        x = rng.standard_normal(n)
+        a, b = np.empty(n, complex), np.empty(n, complex)
+        to_spec(real, x, a)
+        to_spec(cplx, x, b)
+        assert np.abs(a - V.T @ x).max() <= 1e-14 * n * np.abs(x).max()
+        assert np.abs(a - b).max() <= 1e-14 * n * np.abs(x).max() and not a.imag.any()
+        back = np.empty(n)
+        to_real(real, a, back)
+        assert np.abs(back - x).max() <= 1e-14 * n * np.abs(x).max()
+        assert np.allclose(V @ np.diag(lam) @ V.T, S, rtol=0, atol=1e-13 * np.abs(S).max())
 
 
 # --- ETDRK4 on problems with exact solutions ----------------------------------------------------------

@@ -18,7 +18,8 @@
 ``L`` is used in a basis where it is diagonal: ``diagonal`` (the states), ``circulant`` (the
 discrete Fourier basis, transforms by :mod:`._fft` inside the native loop: real FFT of length
 ``n``, radix-2 when ``n/2`` is a power of two and Bluestein otherwise), or ``dense`` (adaptive: the
-eigenbasis of ``L`` when it is well conditioned; fixed steps: phi-matrices precomputed in Python by
+eigenbasis of ``L`` when it is well conditioned -- real and orthogonal, with real transforms, when
+``L`` is symmetric; fixed steps: phi-matrices precomputed in Python by
 :func:`.phi.phi_matrix`, one set per step size, the native loop doing matrix--vector products).
 
 *Error estimate* (adaptive steps).  The method is exponential quadrature of the quadratic that
@@ -72,7 +73,7 @@ import numpy as np
 
 from . import _status as st
 from ._buffers import copy1, grow1, grow2, new_outputs
-from ._fft import EIG, FULL, IDENT, RFFT, make_plan, spectrum_length, to_real, to_spec
+from ._fft import EIG, EIGR, FULL, IDENT, RFFT, make_plan, spectrum_length, to_real, to_spec
 from ._native import call_native
 from .control import (
     ERROLD_MIN,
@@ -558,6 +559,19 @@ def _eigenbasis(L):
     return hit
 
 
+def _symmetric_eigenbasis(L):
+    """``(lam, V, V^T)`` of a symmetric ``L`` (``numpy.linalg.eigh``: ``V`` orthogonal, both
+    C-contiguous), cached by the bytes of ``L``."""
+    key = ("symmetric", L.shape, L.tobytes())
+    hit = _EIGS.get(key)
+    if hit is None:
+        lam, V = np.linalg.eigh(L)
+        if len(_EIGS) >= _CACHE_SIZE:
+            _EIGS.pop(next(iter(_EIGS)))
+        hit = _EIGS[key] = (lam, np.ascontiguousarray(V), np.ascontiguousarray(V.T))
+    return hit
+
+
 def _common_args(n_addr, p, t0, tf, u0, rtol, atol, saveat, max_steps):
     s = _checks()
     n_addr = _check_address("n_addr", n_addr)
@@ -616,7 +630,8 @@ def etdrk4_solve(n_addr, p, t0, tf, u0, L_kind, L_data, rtol=1e-6, atol=1e-8, sa
         ``L_data`` shape ``(b, n/b)`` holds their first columns (each block transformed by its
         own FFT);
         ``"dense"``: ``L_data`` is ``L``, shape ``(n, n)``.  Adaptive steps use its eigenbasis
-        (``cond(V) <= EIG_COND_MAX`` required); fixed steps use phi-matrices (any ``L``).
+        (orthogonal for a symmetric ``L``; otherwise ``cond(V) <= EIG_COND_MAX`` required); fixed
+        steps use phi-matrices (any ``L``).
     rtol, atol :
         Tolerances of the weighted RMS error norm (as :func:`symdyn.solvers.solve_compiled`).
     saveat : times, optional
@@ -649,13 +664,17 @@ def etdrk4_solve(n_addr, p, t0, tf, u0, L_kind, L_data, rtol=1e-6, atol=1e-8, sa
         L = _float_array("L_data", L_data, (n, n))
         if not adaptive:
             return _etdrk4_dense_fixed(n_addr, p, t0, tf, u0, L, saveat_arr, save_steps, h0, max_steps, names)
-        lam, V, Vinv, cond = _eigenbasis(L)
-        if not np.isfinite(cond) or cond > EIG_COND_MAX:
-            raise OptionError("L_data", f"<{n}x{n} matrix>",
-                              f"its eigenvector matrix has condition number {cond:.3g} > {EIG_COND_MAX:g}, "
-                              "so adaptive ETDRK4 cannot work in its eigenbasis; pass adaptive=False and dt "
-                              "(phi-matrices, any L)")
-        plan = make_plan(n, EIG, V, Vinv)
+        if np.array_equal(L, L.T):  # symmetric: a real orthogonal basis, real transforms (dgemv)
+            lam, V, VT = _symmetric_eigenbasis(L)
+            plan = make_plan(n, EIGR, V, VT)
+        else:
+            lam, V, Vinv, cond = _eigenbasis(L)
+            if not np.isfinite(cond) or cond > EIG_COND_MAX:
+                raise OptionError("L_data", f"<{n}x{n} matrix>",
+                                  f"its eigenvector matrix has condition number {cond:.3g} > {EIG_COND_MAX:g}, "
+                                  "so adaptive ETDRK4 cannot work in its eigenbasis; pass adaptive=False and dt "
+                                  "(phi-matrices, any L)")
+            plan = make_plan(n, EIG, V, Vinv)
         lam = np.ascontiguousarray(lam, dtype=np.complex128)
     elif L_kind == "block_circulant":
         C = np.asarray(L_data, dtype=np.float64) if not isinstance(L_data, np.ndarray) else L_data
