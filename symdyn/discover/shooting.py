@@ -5,7 +5,7 @@ over short windows.  With noisy data those windows hold little information on a 
 to large ones (Lorenz's ``-y`` in ``D(y) = 28 x - x z - y``: at 5% noise the weak form's error on
 it was 1.1% median and 4.5% worst over 20 seeds).  The trajectories hold more: the Cramer-Rao
 bound of that coefficient, for the same data fitted segment by segment, falls from 2.1% at
-segments of 0.25 time units to 0.65% at 2 (computed from the sensitivity equations).
+segments of 0.25 time units to 0.65% at 2 (``benchmarks/crb_discover.py``).
 
 So the model with the chosen terms is fitted to the data as an output-error problem (maximum
 likelihood for Gaussian noise): the trajectory is cut into segments, each with its own start
