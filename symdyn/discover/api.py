@@ -444,32 +444,28 @@ def _discover(t, U, names, library, degree, method, selection, formulation, boot
                        f"noise propagated through the test functions and the fitted model's Jacobian); terms "
                        f"settled after {rounds} round{'s' * (rounds != 1)}")
     coef = fit.coef
-    timings["regression"] = time.perf_counter() - t0
-    refinement = None
-    if formulation == "weak" and fit.active.any() and shooting_refine:
-        # noisy data: the chosen terms' coefficients fitted to the trajectories (multiple shooting)
-        t0 = time.perf_counter()
-        refinement = shooting.refine(ts, Us, sigmas, lib, fit.coef)
-        reasons.append(refinement.reason)
-        if refinement.accepted:
-            coef = refinement.coef
-        timings["shooting"] = time.perf_counter() - t0
     if not fit.active.any():
         raise errors.NoModelFoundError(", ".join(names), "no candidate term explains the data beyond the "
                                        f"estimated noise ({fit.reasons[0].split(': ', 1)[1]}); the data may be "
                                        "constant, pure noise, or need other library terms")
     for k, nm in enumerate(names):
         reasons.append(f"D({nm}): " + fit.reasons[k].split(": ", 1)[1])
+    timings["regression"] = time.perf_counter() - t0
+    shoot_std = np.full(coef.shape, np.nan)
+    if formulation == "weak" and shooting_refine:
+        # noisy data: the chosen terms' coefficients fitted to the trajectories (multiple shooting)
+        t0 = time.perf_counter()
+        refinement = shooting.refine(ts, Us, sigmas, lib, fit.coef)
+        reasons.append(refinement.reason)
+        if refinement.accepted:
+            coef = refinement.coef
+            shoot_std = refinement.std
+        timings["shooting"] = time.perf_counter() - t0
 
     # uncertainty
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, std = _bootstrap(systems, fit.active, rng, int(bootstrap))
-    shoot_std = np.full(coef.shape, np.nan)
-    if refinement is not None and refinement.accepted and refinement.covariance is not None:
-        order = [(j, k) for k in range(coef.shape[1]) for j in range(coef.shape[0]) if fit.active[j, k]]
-        for (j, k), v in zip(order, np.diag(refinement.covariance)):
-            shoot_std[j, k] = math.sqrt(v) if v >= 0 else math.nan
     coefficients = [Coefficient(nm, lib.names[j], float(coef[j, k]), float(mean[j, k]), float(std[j, k]),
                                 float(shoot_std[j, k]))
                     for k, nm in enumerate(names) for j in range(len(lib)) if fit.active[j, k]]

@@ -76,7 +76,9 @@ MAX_STEPS = 20_000
 class Refinement:
     """What :func:`refine` did: the coefficients (refined, or the given ones if not
     ``accepted``), the weighted residual per degree of freedom before and after, the number of
-    segments and iterations, the time, and ``reason`` (one sentence)."""
+    segments and iterations, the time, ``reason`` (one sentence), and when accepted the
+    covariance of the refitted coefficients (in :func:`variational_model`'s ``pairs`` order) and
+    their standard deviations laid out like ``coef`` (NaN for the terms not chosen)."""
 
     coef: np.ndarray
     accepted: bool
@@ -87,6 +89,7 @@ class Refinement:
     iterations: int = 0
     seconds: float = 0.0
     covariance: np.ndarray | None = field(default=None, repr=False)
+    std: np.ndarray | None = field(default=None, repr=False)
 
 
 def variational_model(lib, active):
@@ -178,23 +181,30 @@ class _Problem:
             cost += float(np.sum(r * r))
         return out, cost
 
-    def step(self, res, mu):
-        """The damped Gauss-Newton step ``(d_theta, [d_x0])``, start states eliminated per segment;
-        also the undamped reduced normal matrix (for the covariance)."""
+    def normal_equations(self, res):
+        """Per segment ``(A, g)`` = ``(S^T S, S^T r)`` of the weighted residuals ``res``, and the
+        coefficients' block summed over the segments ``(A_cc, g_c)``."""
         P = self.P
         blocks = []
-        Att = np.zeros((P, P))
-        gt = np.zeros(P)
+        Acc = np.zeros((P, P))
+        gc = np.zeros(P)
         for (r, S), (_, _, w) in zip(res, self.segments):
             Sf = (S * w[None, :, None]).reshape(-1, self.Q)
             A = Sf.T @ Sf
             g = Sf.T @ r.reshape(-1)
             blocks.append((A, g))
-            Att += A[:P, :P]
-            gt += g[:P]
-        M = Att + mu * np.diag(np.maximum(np.diag(Att), 1e-300))
-        M0 = Att.copy()
-        rhs = gt.copy()
+            Acc += A[:P, :P]
+            gc += g[:P]
+        return blocks, Acc, gc
+
+    def step(self, normal, mu):
+        """The Gauss-Newton step damped by ``mu`` (Levenberg-Marquardt, diagonal scaling):
+        ``(d_theta, [d_x0])``, the start states eliminated segment by segment (Schur complement);
+        ``mu = 0``: also the undamped reduced matrix, whose inverse is the covariance."""
+        P = self.P
+        blocks, Acc, gc = normal
+        M = Acc + mu * np.diag(np.maximum(np.diag(Acc), 1e-300))
+        rhs = gc.copy()
         parts = []
         for A, g in blocks:
             Axx = A[P:, P:]
@@ -202,10 +212,9 @@ class _Problem:
             K = np.linalg.solve(Axx + mu * np.diag(np.maximum(np.diag(Axx), 1e-300)), np.column_stack([Axt, g[P:]]))
             M -= Axt.T @ K[:, :P]
             rhs -= Axt.T @ K[:, P]
-            M0 -= Axt.T @ np.linalg.solve(Axx, Axt)
             parts.append(K)
         dth = np.linalg.solve(M, rhs)
-        return dth, [K[:, P] - K[:, :P] @ dth for K in parts], M0
+        return dth, [K[:, P] - K[:, :P] @ dth for K in parts], M
 
 
 class _SolveFailed(Exception):
@@ -256,12 +265,12 @@ def refine(ts, Us, sigmas, lib, coef) -> Refinement:
     chi2_start = cost / dof
     mu = DAMPING_START
     it = 0
-    M0 = None
     try:
         for it in range(1, MAX_ITERATIONS + 1):
             decrease = None
+            normal = prob.normal_equations(res)  # one linearisation, several damping factors
             for _ in range(DAMPING_TRIES):
-                dth, dxs, M0 = prob.step(res, mu)
+                dth, dxs, _ = prob.step(normal, mu)
                 th_new = theta + dth
                 x_new = [x + d for x, d in zip(x0s, dxs)]
                 try:
@@ -284,18 +293,19 @@ def refine(ts, Us, sigmas, lib, coef) -> Refinement:
         return keep("not refined by multiple shooting: no step lowered the weighted residual",
                     chi2_start=chi2_start, chi2=chi2, segments=len(prob.segments), iterations=it)
     out = coef.copy()
-    for (j, k), v in zip(pairs, theta):
-        out[j, k] = v
-    cov = None
-    if M0 is not None:
-        try:
-            cov = np.linalg.inv(M0) * chi2
-        except np.linalg.LinAlgError:
-            cov = None
+    std = np.full(coef.shape, math.nan)
+    try:  # the covariance at the solution: the undamped reduced matrix, scaled by the residual
+        cov = np.linalg.inv(prob.step(prob.normal_equations(res), 0.0)[2]) * chi2
+    except np.linalg.LinAlgError:
+        cov = None
+    for q, (j, k) in enumerate(pairs):
+        out[j, k] = theta[q]
+        if cov is not None and cov[q, q] >= 0:
+            std[j, k] = math.sqrt(cov[q, q])
     moved = float(np.max(np.abs(out[active] - coef[active]) / np.abs(coef[active])))
     reason = (f"coefficients refined by multiple shooting: {len(prob.segments)} segments (each ends where the "
               f"sensitivity to its start state has grown {GROWTH_BOUND:g}x), {it} Levenberg-Marquardt "
               f"iteration{'s' * (it != 1)}; weighted residual per degree of freedom {chi2_start:.3g} -> {chi2:.3g}; "
               f"coefficients moved by at most {100 * moved:.2g}%")
     return Refinement(out, True, reason, chi2_start, chi2, len(prob.segments), it,
-                      time.perf_counter() - t_start, cov)
+                      time.perf_counter() - t_start, cov, std)

@@ -104,11 +104,12 @@ def make_plan(n, layout, V=None, Vinv=None, blocks=1):
     if layout == EIG:
         V = np.ascontiguousarray(V, dtype=np.complex128)
         Vinv = np.ascontiguousarray(Vinv, dtype=np.complex128)
+    elif layout == EIGR:  # V real orthogonal; Vinv, if given, its transpose (C-contiguous)
+        Vr = np.ascontiguousarray(V, dtype=np.float64)
+        VrT = np.ascontiguousarray(Vinv if Vinv is not None else Vr.T, dtype=np.float64)
+        rwork, rwork2 = np.zeros(n), np.zeros(n)
+        V, Vinv = z2, z2
     else:
-        if layout == EIGR:  # V real orthogonal; Vinv, if given, its transpose (C-contiguous)
-            Vr = np.ascontiguousarray(V, dtype=np.float64)
-            VrT = np.ascontiguousarray(Vinv if Vinv is not None else Vr.T, dtype=np.float64)
-            rwork, rwork2 = np.zeros(n), np.zeros(n)
         V, Vinv = z2, z2
     meta = np.array([layout, n, m, M, blue, blocks], np.int64)
     return (meta, tw, rev, chirp, bhat, rtw, work, work2, V, Vinv, Vr, VrT, rwork, rwork2)
@@ -233,12 +234,14 @@ def _to_spec1(plan, x, out):
         np.dot(plan[11], xr, yr)
         for j in range(n):
             out[j] = yr[j]
-    else:  # EIG: out = Vinv @ x by BLAS (zgemv)
-        Vinv = plan[9]
+    else:  # EIG: out = Vinv @ x by BLAS (zgemv) into the work vector (length n for EIG): no allocation
         z = plan[6]
+        y = plan[7]
         for j in range(n):
             z[j] = x[j]
-        out[:n] = np.dot(Vinv, z[:n])
+        np.dot(plan[9], z, y)
+        for j in range(n):
+            out[j] = y[j]
 
 
 @numba.njit(cache=True)
@@ -281,8 +284,11 @@ def _to_real1(plan, spec, out):
         np.dot(plan[10], xr, yr)
         for j in range(n):
             out[j] = yr[j]
-    else:  # EIG: out = Re(V @ spec) by BLAS (zgemv)
-        V = plan[8]
-        y = np.dot(V, spec[:n])
+    else:  # EIG: out = Re(V @ spec) by BLAS (zgemv) into the work vectors: no allocation
+        z = plan[6]
+        y = plan[7]
+        for j in range(n):
+            z[j] = spec[j]
+        np.dot(plan[8], z, y)
         for i in range(n):
             out[i] = y[i].real

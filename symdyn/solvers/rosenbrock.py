@@ -53,6 +53,9 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
     The stage sums are ordered for the number of states as in the explicit kernel (two compiled
     variants, :func:`symdyn.solvers.explicit.stage_outer_for`).
     """
+    # Two entries, not one with a flag: the flag must be a compile-time constant in each (see
+    # explicit._solve); they pass the band arguments to _solve as one tuple because a call with
+    # more than 30 arguments compiles to *args, which numba cannot inline.
     kernel = _solve_stage_outer if stage_outer_for(u0.shape[0]) else _solve_component_outer
     return kernel(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
                   keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm,
@@ -63,8 +66,6 @@ def rosenbrock_solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q,
 def _solve_component_outer(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat,
                            save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band_kl,
                            band_ku, band_perm, band_pos, band_dpos, jac_rows):
-    # (the band arguments as one tuple: a call with more than 30 arguments compiles to *args,
-    # which numba cannot inline)
     return _solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
                   keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound,
                   (band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows), False)
@@ -74,8 +75,6 @@ def _solve_component_outer(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, den
 def _solve_stage_outer(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat,
                        save_steps, keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound, band_kl,
                        band_ku, band_perm, band_pos, band_dpos, jac_rows):
-    # (the band arguments as one tuple: a call with more than 30 arguments compiles to *args,
-    # which numba cannot inline)
     return _solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps,
                   keep_dense, rtol, atol, h_init, adaptive, max_steps, nonstiff_bound,
                   (band_kl, band_ku, band_perm, band_pos, band_dpos, jac_rows), True)
