@@ -226,22 +226,22 @@ def _to_spec1(plan, x, out):
         for j in range(n):
             out[j] = x[j]
         _cfft(plan, out, False)
-    elif layout == 4:  # EIGR: out = V^T x by BLAS (dgemv)
-        xr = plan[12]
-        yr = plan[13]
-        for j in range(n):
-            xr[j] = x[j]
-        np.dot(plan[11], xr, yr)
-        for j in range(n):
-            out[j] = yr[j]
-    else:  # EIG: out = Vinv @ x by BLAS (zgemv) into the work vector (length n for EIG): no allocation
-        z = plan[6]
-        y = plan[7]
-        for j in range(n):
-            z[j] = x[j]
-        np.dot(plan[9], z, y)
-        for j in range(n):
-            out[j] = y[j]
+    elif layout == 4:  # EIGR: out = V^T x (dgemv)
+        _gemv(plan[11], x, plan[12], plan[13], out)
+    else:  # EIG: out = Vinv @ x (zgemv)
+        _gemv(plan[9], x, plan[6], plan[7], out)
+
+
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
+def _gemv(A, x, xw, yw, out):
+    """``out = A @ x`` by BLAS (``np.dot``) through the work vectors ``xw``, ``yw`` of length n
+    (the eigenbasis layouts allocate nothing per transform; ``x``/``out`` may be views or of
+    another dtype than the work vectors)."""
+    for j in range(xw.shape[0]):
+        xw[j] = x[j]
+    np.dot(A, xw, yw)
+    for j in range(yw.shape[0]):
+        out[j] = yw[j]
 
 
 @numba.njit(cache=True)
@@ -276,19 +276,10 @@ def _to_real1(plan, spec, out):
         inv = 1.0 / n
         for j in range(n):
             out[j] = z[j].real * inv
-    elif layout == 4:  # EIGR: out = V Re(spec) by BLAS (dgemv)
-        xr = plan[12]
-        yr = plan[13]
-        for j in range(n):
-            xr[j] = spec[j].real
-        np.dot(plan[10], xr, yr)
-        for j in range(n):
-            out[j] = yr[j]
-    else:  # EIG: out = Re(V @ spec) by BLAS (zgemv) into the work vectors: no allocation
-        z = plan[6]
+    elif layout == 4:  # EIGR: out = V Re(spec) (dgemv)
+        _gemv(plan[10], spec.real, plan[12], plan[13], out)
+    else:  # EIG: out = Re(V @ spec) (zgemv)
         y = plan[7]
-        for j in range(n):
-            z[j] = spec[j]
-        np.dot(plan[8], z, y)
+        _gemv(plan[8], spec, plan[6], y, y)
         for i in range(n):
             out[i] = y[i].real
