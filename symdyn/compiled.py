@@ -30,6 +30,8 @@ from .model import Model
 from .passes import compile_programs, rewrite
 
 _DOUBLE_P = ctypes.c_void_p
+#: symdyn.solvers.solve_model, imported on the first solve (numba loads then, not on import)
+_solve_model = None
 
 
 def _check_array(value, name: str, n: int) -> np.ndarray:
@@ -206,9 +208,10 @@ class CompiledModel:
         >>> round(float(sol.u[-1, 0]), 8)
         0.36787944
         """
-        from .solvers import solve_model  # numba loads on first solve, not on import
-
-        return solve_model(self, t_span, u0=u0, p=p, **options)
+        global _solve_model
+        if _solve_model is None:
+            from .solvers import solve_model as _solve_model  # numba loads on first solve, not on import
+        return _solve_model(self, t_span, u0=u0, p=p, **options)
 
     # --- inspection --------------------------------------------------------------------------
     def ir(self, optimised: bool = False) -> str:
@@ -313,4 +316,6 @@ def compile(model: Model, *, jacobian: bool = True, opt_level: int = 2, fastmath
                                        fastmath=fastmath)
     t3 = time.perf_counter()
     timings.update(rewrite=t1 - t0, lower=t2 - t1, codegen=t3 - t2, **native.timings)
-    return CompiledModel(model, rewritten, fn_programs, pattern, native, timings)
+    cm = CompiledModel(model, rewritten, fn_programs, pattern, native, timings)
+    cm.fastmath = fastmath  # the solvers' emitted loops compile the functions again, the same way
+    return cm

@@ -80,3 +80,26 @@ def call_native_row(typingctx, addr, t, u, p, out, row):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def call_stepper(typingctx, addr, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats):
+    """``call_stepper(addr, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats)``: call an
+    emitted time loop (:mod:`codegen.erk`) with the arrays' data pointers; returns its int64
+    status.  Every array must be C-contiguous (float64, except ``iargs`` and ``stats``: int64)."""
+    arrays = (fargs, iargs, u, p, k0, atol, saveat, ts, us, stats)
+    for arr, dtype in zip(arrays, (types.float64, types.int64) + (types.float64,) * 7 + (types.int64,)):
+        if not (isinstance(arr, types.Array) and arr.dtype == dtype and arr.layout == "C"):
+            return None
+    if not isinstance(addr, types.Integer):
+        return None
+    sig = types.int64(addr, *arrays)
+
+    def codegen(context, builder, signature, args):
+        data = [context.make_array(ty)(context, builder, val).data
+                for ty, val in zip(signature.args[1:], args[1:])]
+        fnty = ir.FunctionType(ir.IntType(64), [d.type for d in data])
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, data)
+
+    return sig, codegen

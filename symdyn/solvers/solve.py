@@ -25,9 +25,10 @@ from .errors import (
     ToleranceError,
     UnknownMethodError,
 )
-from .explicit import explicit_rk_solve
+from .explicit import explicit_fused_solve, explicit_rk_solve
+from .fused import erk_address, rosenbrock_address
 from .radau import radau_solve
-from .rosenbrock import rosenbrock_solve
+from .rosenbrock import rosenbrock_fused_solve, rosenbrock_solve
 from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
 from .banded import DENSE_ARGS, BandPlan, band_plan
 from .structured import STRUCTURED, solve_auto, solve_structured
@@ -122,6 +123,14 @@ def _check_t_span(t_span):
 def _check_saveat(saveat, t0, tf):
     if saveat is None:
         return np.empty(0), True
+    if type(saveat) in (list, tuple) and len(saveat) == 1 and type(saveat[0]) is float:
+        if t0 <= saveat[0] <= tf:  # (False for NaN)
+            return np.array(saveat), False
+    elif type(saveat) in (list, tuple) and 0 < len(saveat) <= 32 and all(type(x) is float for x in saveat):
+        # fast path for a short list of floats: inside the span and strictly increasing (NaN fails
+        # every comparison, so the endpoints' bounds and the order imply finite values)
+        if t0 <= saveat[0] and saveat[-1] <= tf and all(a < b for a, b in zip(saveat, saveat[1:])):
+            return np.array(saveat), False
     s = np.asarray(saveat)
     if s.ndim == 0:
         s = s.reshape(1)
@@ -148,9 +157,24 @@ def _check_saveat(saveat, t0, tf):
 _EPS = float(np.finfo(float).eps)
 
 
+_ATOL_VECTORS = {}
+
+
+def _atol_vector(n, atol):
+    """``np.full(n, atol)``, made once per (n, atol) (the kernels never write to it; a few
+    microseconds per solve of a small model otherwise)."""
+    key = (n, atol)
+    a = _ATOL_VECTORS.get(key)
+    if a is None:
+        if len(_ATOL_VECTORS) >= 64:
+            _ATOL_VECTORS.clear()
+        a = _ATOL_VECTORS[key] = np.full(n, atol)
+    return a
+
+
 def _check_tolerances(rtol, atol, n):
     if type(rtol) is float and type(atol) is float and 10 * _EPS <= rtol < math.inf and 0.0 <= atol < math.inf:
-        return rtol, np.full(n, atol)  # fast path: plain floats, valid
+        return rtol, _atol_vector(n, atol)  # fast path: plain floats, valid
     if not isinstance(rtol, numbers.Real) or not np.isfinite(rtol) or rtol <= 0:
         raise ToleranceError("rtol", rtol, "must be a finite number > 0")
     if rtol < 10 * np.finfo(float).eps:
@@ -189,9 +213,18 @@ def _check_int(arg, x, lo):
 
 # --- the solve ------------------------------------------------------------------------------------
 def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
-         max_steps, switch_bound, autonomous, band=None):
-    """One native call: integrate with one method from t0 until tf (or a switch signal)."""
+         max_steps, switch_bound, autonomous, band=None, fused=None):
+    """One native call: integrate with one method from t0 until tf (or a switch signal).
+
+    ``fused`` (a compiled model) selects, for an explicit method on a small model, the time
+    loop emitted with the model's right-hand side (:mod:`.fused`)."""
     if family == "explicit":
+        stepper = erk_address(fused, tab, build=False) if fused is not None and not dense else 0
+        if stepper:
+            code, t, u, ts, us, counters, h = explicit_fused_solve(
+                stepper, p, t0, tf, u0, tab.c.shape[0], saveat, save_steps, rtol, atol, h0, adaptive, max_steps,
+                switch_bound)
+            return code, t, u, ts, us, counters, None, None, None, None, h
         return explicit_rk_solve(
             addresses["rhs"], p, t0, tf, u0, *tab.native_args(), tab.fsal, tab.order, tab.error_exponent,
             tab.pi_beta, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps, switch_bound)
@@ -202,6 +235,12 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
             addresses["rhs"], jac, p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
             tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps,
             *band_args)
+    stepper = rosenbrock_address(fused, tab, build=False) if fused is not None and band is None and not dense else 0
+    if stepper:
+        code, t, u, ts, us, counters, h = rosenbrock_fused_solve(
+            stepper, p, t0, tf, u0, tab.b.shape[0], autonomous, saveat, save_steps, rtol, atol, h0, adaptive,
+            max_steps, switch_bound)
+        return code, t, u, ts, us, counters, None, None, None, None, h
     return rosenbrock_solve(
         addresses["rhs"], jac, p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
         tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
@@ -214,7 +253,7 @@ def _tableau(name):
 
 def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-8, method="auto",
                    max_steps=100_000, dense=False, names=None, dt=None, adaptive=True, autonomous=False,
-                   band=None, model=None, n_steps=None):
+                   band=None, model=None, n_steps=None, fused=None):
     """Integrate ``u' = f(t, u, p)`` given as native functions; one native call per solve.
 
     Parameters
@@ -256,6 +295,11 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
         the analysis (:func:`symdyn.analyze`) pick the method (``sol.reasons`` says why).
     n_steps : int, optional
         The step budget of ``expms`` (fixed steps; without it the steps are doubled until converged).
+    fused : CompiledModel, optional
+        The compiled model behind ``addresses`` (``solve_model`` passes it): explicit methods on a
+        small model then run a time loop emitted as LLVM IR with its right-hand side
+        (:mod:`.fused`; not with ``dense=True``).  Ignored unless ``fused.addresses["rhs"]`` is
+        ``addresses["rhs"]``.
     band : BandPlan, optional
         Rosenbrock methods (and ``auto``'s stiff phase) then evaluate the Jacobian's CSC values
         through ``addresses["jac_csc"]`` and factor ``W`` as a band matrix after reordering
@@ -310,27 +354,30 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
         if family in ("rosenbrock", "radau", "auto"):
             _check_addresses({"rhs": addresses["rhs"], "jac": addresses.get("jac_csc")}, "rosenbrock", method)
     h0 = float(dt) if dt is not None else 0.0
+    if fused is not None and getattr(fused, "addresses", {}).get("rhs") != addresses["rhs"]:
+        fused = None
     if family == "auto" and model is not None:
         def run_switching(start, named):
             if named is not None:
                 return _solve(addresses, METHODS[named], named, n, t0, tf, u0, p, saveat_arr, save_steps, rtol,
-                              atol_arr, max_steps, bool(dense), names, h0, True, bool(autonomous), band)
+                              atol_arr, max_steps, bool(dense), names, h0, True, bool(autonomous), band,
+                              fused=fused)
             return _solve(addresses, "auto", "auto", n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
-                          max_steps, bool(dense), names, h0, True, bool(autonomous), band, start)
+                          max_steps, bool(dense), names, h0, True, bool(autonomous), band, start, fused)
         return solve_auto(model, t0, tf, u0, p_model, saveat_arr, rtol, atol_arr, max_steps, dt, names,
                           run_switching, dense=bool(dense))
     return _solve(addresses, family, method, n, t0, tf, u0, p, saveat_arr, save_steps, rtol, atol_arr,
-                  max_steps, bool(dense), names, h0, bool(adaptive), bool(autonomous), band)
+                  max_steps, bool(dense), names, h0, bool(adaptive), bool(autonomous), band, fused=fused)
 
 
 def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol, atol, max_steps, dense,
-           names, h0, adaptive, autonomous, band=None, auto_start="explicit"):
+           names, h0, adaptive, autonomous, band=None, auto_start="explicit", fused=None):
     """The native calls behind :func:`solve_compiled`, on checked arguments."""
     if family != "auto":
         tab = _tableau(method)
         (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k, _) = _run(
             tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol, atol, h0, adaptive,
-            max_steps, 0.0, autonomous, band)
+            max_steps, 0.0, autonomous, band, fused)
         dense_output = (DenseOutput(t0, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=family == "explicit")
                         if dense else None)
         stats = dict(zip(_status.STAT_NAMES, counters.tolist()))
@@ -344,7 +391,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     explicit_name = AUTO_EXPLICIT_TIGHT if rtol <= AUTO_TIGHT_RTOL else AUTO_EXPLICIT
     fam = "rosenbrock" if auto_start == "rosenbrock" and can_switch else "explicit"
     t, u = t0, u0
-    total = np.zeros(_status.NSTATS, np.int64)
+    total = None  # the counters, summed over the segments
     ts_parts, us_parts, pieces, segments = [], [], [], []
     notes = []
     steps_left = max_steps
@@ -357,7 +404,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
         budget = min(steps_left, PROBE_STEPS if probe else backoff if paused else steps_left)
         (code, t_end, u_end, ts, us, counters, rec_t, rec_h, rec_u, rec_k, h_last) = _run(
             tab, fam, addresses, p, t, tf, u, saveat, save_steps, dense, rtol, atol, h_next,
-            True, budget, bound, autonomous, band)
+            True, budget, bound, autonomous, band, fused)
         if segments and save_steps:  # the segment's first point is the previous segment's last
             ts, us = ts[1:], us[1:]
         ts_parts.append(ts)
@@ -366,7 +413,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
             segments.append((t, tab.name))
         if dense:
             pieces.append(DenseOutput(t, t_end, rec_t, rec_h, rec_u, rec_k, tab.dense, scale_h=fam == "explicit"))
-        total += counters
+        total = counters if total is None else total + counters
         steps_left -= int(counters[_status.NSTEPS])
         t, u = t_end, u_end
         if not save_steps and code != _status.SUCCESS:  # a next segment starts here
@@ -511,6 +558,8 @@ def solve_model(cm, t_span, u0=None, p=None, saveat=None, rtol=1e-6, atol=1e-8, 
     options.setdefault("autonomous", _is_autonomous(cm))
     if hasattr(cm, "source_model") and "jac_csc" in getattr(cm, "addresses", {}):
         options.setdefault("model", cm)
+    if hasattr(cm, "programs"):
+        options.setdefault("fused", cm)
     if "band" not in options and METHODS.get(method) in ("rosenbrock", "radau", "auto"):
         options["band"] = _band_for(cm)
     return solve_compiled(cm.addresses, cm.n, t_span, u0, p, saveat=saveat, rtol=rtol, atol=atol,

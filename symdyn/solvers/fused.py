@@ -1,0 +1,174 @@
+"""Explicit time loops emitted as LLVM IR with a small model's right-hand side (:mod:`codegen.erk`).
+
+:func:`erk_address` builds, once per compiled model and method, a module holding the model's
+right-hand side and the method's whole time loop, and returns the loop's address for
+:func:`symdyn.solvers.explicit.explicit_fused_solve`.  LLVM inlines the right-hand side, the
+coefficients are constants and the loops over states and stages are unrolled.  Compiling such a
+module takes about 0.1 s (DOP853); the machine code is kept on disk
+(:func:`codegen.module.object_cache_dir`), so later processes load it in 1-2 ms.  Only for models
+below :data:`FUSED_MAX_N` states: above, the unrolled loop grows as ``n * s**2`` and the numba
+stepper's stage-outer loops (vectorised over the states) are as fast.
+"""
+from __future__ import annotations
+
+import hashlib
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+import codegen
+from codegen.erk import ERKSpec, build_erk
+from codegen.rosenbrock_loop import RosenbrockSpec, build_rosenbrock
+from codegen.module import NativeModule
+
+from . import _status as st
+from . import control
+from .explicit import NONSTIFF_RESET, STIFF_HITS, STAGE_OUTER_N
+from .rosenbrock import CBRT_EPS, FAC_SINGULAR, NONSTIFF_STEPS
+
+#: models with fewer states get the emitted loop
+FUSED_MAX_N = STAGE_OUTER_N
+
+_CONSTANTS = dict(SAFETY=control.SAFETY, FACMIN=control.FACMIN, FACMAX=control.FACMAX,
+                  FAC_NONFINITE=control.FAC_NONFINITE, ERROLD_MIN=control.ERROLD_MIN,
+                  HMIN_ULPS=control.HMIN_ULPS, HMIN_SPAN=control.HMIN_SPAN, EPS=control.EPS,
+                  STIFF_HITS=STIFF_HITS, NONSTIFF_RESET=NONSTIFF_RESET)
+_ROSENBROCK_CONSTANTS = dict(_CONSTANTS, FAC_SINGULAR=FAC_SINGULAR, CBRT_EPS=CBRT_EPS, NONSTIFF_STEPS=NONSTIFF_STEPS,
+                            PRED_FACMIN=control.PRED_FACMIN, PRED_FACMAX=control.PRED_FACMAX,
+                            ERRACC_MIN=control.ERRACC_MIN)
+_CODES = dict(SUCCESS=st.SUCCESS, MAX_STEPS=st.MAX_STEPS, STEP_SIZE_TOO_SMALL=st.STEP_SIZE_TOO_SMALL,
+              NON_FINITE=st.NON_FINITE, STIFF=st.STIFF, BUFFER_FULL=st.BUFFER_FULL, NFEV=st.NFEV,
+              NSTEPS=st.NSTEPS, NACCEPT=st.NACCEPT, NREJECT=st.NREJECT, LINEAR_SOLVE_FAILED=st.LINEAR_SOLVE_FAILED,
+              NONSTIFF=st.NONSTIFF, NJEV=st.NJEV, NLU=st.NLU)
+
+# compiled model -> {method name: (NativeModule, address)}; the modules live as long as the model
+_LOOPS = weakref.WeakKeyDictionary()
+
+
+def spec_for(tab) -> ERKSpec:
+    """The :class:`codegen.erk.ERKSpec` of an explicit tableau (:mod:`.tableaus`)."""
+    A, c, b, e, e2, dense = tab.native_args()
+    return ERKSpec(A=A, c=c, b=b, e=e, e2=e2, dense=dense, fsal=tab.fsal, order=tab.order,
+                   q=tab.error_exponent, beta=tab.pi_beta, constants=_CONSTANTS, codes=_CODES)
+
+
+def erk_address(cm, tab, build: bool = True) -> int:
+    """The address of ``tab``'s emitted time loop for compiled model ``cm``, or 0 when it has none
+    (too many states, or not a compiled model with programs).  With ``build=False`` the loop is
+    compiled only where that is cheap or likely to pay (see :func:`_address`).
+
+    >>> import symdyn as sd, models
+    >>> from symdyn.solvers.tableaus import EXPLICIT_METHODS
+    >>> erk_address(sd.compile(models.get("lorenz").build()), EXPLICIT_METHODS["tsit5"]) > 0
+    True
+    """
+    return _address(cm, tab, "rhs", build)
+
+
+def rosenbrock_address(cm, tab, build: bool = True) -> int:
+    """The address of the Rosenbrock method ``tab``'s emitted time loop (:mod:`codegen.rosenbrock_loop`)
+    for ``cm``, or 0 when it has none (too many states, no Jacobian); ``build`` as in :func:`erk_address`.
+
+    >>> import symdyn as sd, models
+    >>> from symdyn.solvers.tableaus import ROSENBROCK_METHODS
+    >>> rosenbrock_address(sd.compile(models.get("vdpol").build()), ROSENBROCK_METHODS["rodas5p"]) > 0
+    True
+    """
+    return _address(cm, tab, "jac_csc", build)
+
+
+#: with ``build=False``, a loop not on disk is compiled at this solve of its model and method in
+#: the process: the first solve runs the numba stepper (the same numbers) instead of paying
+#: 0.1-0.5 s of compilation for a one-off solve; a second solve suggests more will follow
+COMPILE_AT_SOLVE = 2
+
+
+def _address(cm, tab, needs, build):
+    """The loop's address from (in this order) memory, the disk cache, or a compilation -- the
+    last only with ``build`` or at the :data:`COMPILE_AT_SOLVE`-th request; else 0."""
+    programs = getattr(cm, "programs", None)
+    n = getattr(cm, "n", FUSED_MAX_N)
+    if not programs or needs not in programs or "rhs" not in programs or n >= FUSED_MAX_N:
+        return 0
+    try:
+        loops = _LOOPS[cm]
+    except KeyError:
+        loops = _LOOPS[cm] = {}
+    except TypeError:
+        return 0
+    entry = loops.get(tab.name)
+    if entry is None or entry[0] is None:
+        requests = 1 if entry is None else entry[1] + 1
+        module, keepalive = _functions_module(cm, tab, programs)
+        key = _content_key(str(module), cm, tab, n)
+        native = NativeModule.load(key, OPT_LEVEL)
+        if native is None and (build or requests >= COMPILE_AT_SOLVE):
+            native = _build(module, keepalive, cm, tab, n, key)
+        if native is None:
+            loops[tab.name] = (None, requests)
+            return 0
+        entry = loops[tab.name] = (native, native.address("loop"))
+    return entry[1]
+
+
+OPT_LEVEL = 3
+_SOURCES = None
+
+
+def _sources_hash() -> str:
+    """A hash of the code that writes the loops' IR (the emitters and the model's functions)."""
+    global _SOURCES
+    if _SOURCES is None:
+        import codegen as pkg
+
+        h = hashlib.sha256()
+        root = Path(pkg.__file__).resolve().parent
+        for path in sorted(root.glob("*.py")) + [Path(__file__).resolve()]:
+            h.update(path.read_bytes())
+        _SOURCES = h.hexdigest()
+    return _SOURCES
+
+
+def _content_key(functions_ir, cm, tab, n) -> str:
+    """What determines a loop's IR: the model's functions (their IR), the method's coefficients,
+    the solver's constants and codes, and the emitters' sources."""
+    h = hashlib.sha256()
+    h.update(functions_ir.encode())
+    h.update(repr((tab.name, n, sorted(_ROSENBROCK_CONSTANTS.items()), sorted(_CODES.items()))).encode())
+    for arr in (tab.native_args() if not hasattr(tab, "gamma") else (tab.A, tab.C, tab.c, tab.d, tab.b, tab.e,
+                                                                      tab.dense)):
+        h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
+    for x in (getattr(tab, "gamma", 0.0), tab.error_exponent, getattr(tab, "pi_beta", 0.0),
+              float(getattr(tab, "order", 0)), float(getattr(tab, "fsal", 0))):
+        h.update(np.float64(x).tobytes())
+    pattern = getattr(cm, "jac_pattern", None)
+    if pattern is not None:
+        h.update(np.asarray(pattern.indptr, dtype=np.int64).tobytes())
+        h.update(np.asarray(pattern.indices, dtype=np.int64).tobytes())
+    h.update(_sources_hash().encode())
+    return h.hexdigest()
+
+
+def _functions_module(cm, tab, programs):
+    """A new module with the model's functions the loop calls (``rhs``, and ``jac_csc`` for a
+    Rosenbrock method), emitted as :func:`symdyn.compile` emits them."""
+    wanted = ("rhs", "jac_csc") if hasattr(tab, "gamma") else ("rhs",)
+    return codegen.build_module({k: programs[k] for k in wanted}, name=f"{getattr(cm, 'name', 'model')}_{tab.name}",
+                                fastmath=bool(getattr(cm, "fastmath", False)))
+
+
+def _build(module, keepalive, cm, tab, n, key):
+    """Add ``tab``'s loop to the functions' ``module`` and compile it (kept on disk under ``key``)."""
+    if hasattr(tab, "gamma"):  # a Rosenbrock tableau
+        pattern = cm.jac_pattern
+        spec = RosenbrockSpec(A=tab.A, C=tab.C, gamma=tab.gamma, c=tab.c, d=tab.d, b=tab.b, e=tab.e, dense=tab.dense,
+                              q=tab.error_exponent, constants=_ROSENBROCK_CONSTANTS, codes=_CODES)
+        build_rosenbrock(module, "loop", module.get_global("rhs"), module.get_global("jac_csc"), n, pattern.indptr,
+                         pattern.indices, spec)
+    else:
+        build_erk(module, "loop", module.get_global("rhs"), n, spec_for(tab))
+    # index tables baked into the IR as addresses are process-local: such a module is not cached
+    native = NativeModule(module, opt_level=OPT_LEVEL, cache_key=None if keepalive else key)
+    native.keepalive = keepalive
+    return native

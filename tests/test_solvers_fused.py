@@ -1,0 +1,231 @@
+"""The explicit time loop emitted as LLVM IR with a small model's right-hand side
+(codegen/erk.py, symdyn/solvers/fused.py) against the numba stepper it mirrors.
+
+The numba stepper is the one checked against exact solutions and convergence orders
+(tests/test_solvers.py); ``cm.solve(..., fused=None)`` runs it.  The emitted loop follows it
+statement by statement without fast-math flags, so both must give the same numbers: the same
+steps, the same counters, the same status.  Orders are also measured on the emitted loop itself,
+on an exact solution from tests/data/exact.json.
+"""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import models
+import symdyn as sd
+from symdyn.solvers import EXPLICIT_METHODS, ROSENBROCK_METHODS, RetCode
+from symdyn.solvers.fused import FUSED_MAX_N, erk_address, rosenbrock_address
+
+DATA = json.loads((pathlib.Path(__file__).parent / "data" / "exact.json").read_text())
+PROBLEMS = {p["id"]: p for p in DATA["problems"]}
+METHODS = sorted(EXPLICIT_METHODS)
+
+
+@pytest.fixture(scope="module")
+def lorenz():
+    return sd.compile(models.get("lorenz").build())
+
+
+def loops_for(method):
+    """The tableaus whose emitted loops a solve with ``method`` may use."""
+    if method == "auto":
+        return [EXPLICIT_METHODS["tsit5"], EXPLICIT_METHODS["dop853"], ROSENBROCK_METHODS["rodas5p"]]
+    return [EXPLICIT_METHODS.get(method) or ROSENBROCK_METHODS[method]]
+
+
+def both(cm, span, **kw):
+    """(emitted loop, numba stepper) solutions of the same call; the loops are compiled first
+    (a solve compiles them only at its second call, see test_compiled_at_the_second_solve)."""
+    for tab in loops_for(kw.get("method", "auto")):
+        build = erk_address if tab.name in EXPLICIT_METHODS else rosenbrock_address
+        assert build(cm, tab) > 0
+    return cm.solve(span, **kw), cm.solve(span, fused=None, **kw)
+
+
+def assert_same(a, b):
+    assert a.retcode == b.retcode and a.method == b.method
+    assert a.stats == b.stats
+    assert a.t_reached == b.t_reached
+    assert np.array_equal(a.t, b.t) and np.array_equal(a.u, b.u)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("output", ["steps", "saveat", "fixed"])
+def test_emitted_loop_gives_the_numba_steppers_numbers(lorenz, method, output):
+    kw = dict(method=method, rtol=1e-7, atol=1e-9)
+    if output == "saveat":  # interpolated points, one exactly at a step's end (t_end), one at t0
+        kw["saveat"] = np.concatenate([[0.0], np.linspace(0.013, 10.0, 41)])
+    if output == "fixed":
+        kw.update(adaptive=False, dt=0.01)
+    a, b = both(lorenz, (0.0, 10.0), **kw)
+    assert a.success and (len(a.t) == 42 if output == "saveat" else len(a.t) > 64)  # > 64: buffers grew
+    assert_same(a, b)
+
+
+def test_the_emitted_loop_is_used_and_only_below_the_size_limit(lorenz):
+    assert erk_address(lorenz, EXPLICIT_METHODS["tsit5"]) > 0
+    assert erk_address(lorenz, EXPLICIT_METHODS["tsit5"]) == erk_address(lorenz, EXPLICIT_METHODS["tsit5"])
+    big = sd.compile(models.get("brusselator_1d").build())
+    assert big.n >= FUSED_MAX_N and erk_address(big, EXPLICIT_METHODS["tsit5"]) == 0
+    assert erk_address(object(), EXPLICIT_METHODS["tsit5"]) == 0  # not a compiled model
+
+
+def variant(problem, **match):
+    for v in PROBLEMS[problem]["variants"]:
+        if all(float(v[k]) == float(x) for k, x in match.items()):
+            return v
+    raise LookupError(problem, match)
+
+
+def exact_at(v, t_end):
+    t = np.array([float(s["t"]) for s in v["samples"]])
+    return float(v["samples"][int(np.flatnonzero(t == t_end)[0])]["u"][0])
+
+
+@pytest.mark.parametrize("method,problem,lam,u0,t_end,steps", [
+    ("tsit5", "scalar_linear_sin", -1, 1, 10.0, [80, 160, 320, 640]),
+    ("dp5", "scalar_linear_sin", -1, 1, 10.0, [80, 160, 320, 640]),
+    ("dop853", "semilinear_bernoulli", -10, 1, 1.0, [8, 12, 16, 24]),
+])
+def test_observed_order_of_the_emitted_loop(method, problem, lam, u0, t_end, steps):
+    """Fixed steps on exact solutions (the cases of test_solvers.py): the theoretical order +-0.2."""
+    v = variant(problem, **{"lambda": lam, "u0": u0})
+    m = sd.Model(problem)
+    u = m.states("u", init=float(v["u0"]))
+    a = m.params("lam", float(v["lambda"]))
+    m.eq(sd.D(u), a * u + (sp.sin(m.t) if problem == "scalar_linear_sin" else u**2))
+    cm = sd.compile(m)
+    assert erk_address(cm, EXPLICIT_METHODS[method]) > 0
+    exact = exact_at(v, t_end)
+    hs = [t_end / k for k in steps]
+    errs = [abs(cm.solve((0.0, t_end), method=method, adaptive=False, dt=h).u[-1, 0] - exact) for h in hs]
+    order = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert abs(order - EXPLICIT_METHODS[method].order) <= 0.2, (errs, order)
+
+
+def test_failures_are_statuses_from_the_emitted_loop():
+    m = sd.Model("blow")
+    x = m.states("x", init=1.0)
+    m.eq(sd.D(x), x**2)  # x = 1/(1-t): infinite at t = 1
+    cm = sd.compile(m)
+    a, b = both(cm, (0.0, 2.0), method="tsit5")
+    assert_same(a, b)
+    assert a.retcode in (RetCode.StepSizeTooSmall, RetCode.NonFinite) and 0.99 < a.t_reached < 1.01
+
+    m = sd.Model("log")
+    y = m.states("y", init=1.0)
+    m.eq(sd.D(y), sp.log(y - 0.5))  # leaves log's domain when y < 0.5: NaN
+    cm = sd.compile(m)
+    a, b = both(cm, (0.0, 10.0), method="dp5")
+    assert_same(a, b)
+    assert a.retcode == RetCode.NonFinite
+
+    a, b = both(cm, (0.0, 1.0), method="tsit5", u0=[0.2])  # NaN at the start: no step
+    assert_same(a, b)
+    assert a.retcode == RetCode.NonFinite and a.stats["nsteps"] == 0
+
+    stiff = sd.compile(models.get("rober").build())
+    a, b = both(stiff, (0.0, 100.0), method="tsit5", max_steps=3000)
+    assert_same(a, b)
+    assert a.retcode == RetCode.MaxSteps and a.stats["nsteps"] == 3000
+
+
+def test_auto_switching_from_the_emitted_loop_matches():
+    """VDPOL: the explicit phases' stiffness test stops the emitted loop at the same step."""
+    from symdyn.solvers.solve import solve_compiled
+
+    cm = sd.compile(models.get("vdpol").build())
+    for tab in loops_for("auto"):
+        assert (erk_address if tab.name in EXPLICIT_METHODS else rosenbrock_address)(cm, tab) > 0
+    a, b = (solve_compiled(cm.addresses, cm.n, (0.0, 2.0), cm.u0, cm.p0, method="auto", rtol=1e-6, atol=1e-6,
+                           fused=f) for f in (cm, None))  # the switching auto (no analysis)
+    assert a.method == "tsit5+rodas5p"
+    assert a.segments == b.segments and a.stats == b.stats and np.array_equal(a.u, b.u)
+
+
+def test_object_cache_loads_the_same_code_and_skips_a_damaged_file(tmp_path, monkeypatch):
+    """A module compiled with a cache key is found by a later NativeModule.load (no IR, no
+    compilation) and computes the same numbers; a damaged file is ignored, never loaded."""
+    import codegen
+    from codegen.erk import build_erk
+    from codegen.module import NativeModule, object_cache_dir
+    from symdyn.errors import CodegenError
+    from symdyn.solvers.explicit import explicit_fused_solve
+    from symdyn.solvers.fused import spec_for
+
+    monkeypatch.setenv("SYMDYN_CACHE_DIR", str(tmp_path))
+    assert object_cache_dir() == tmp_path
+    cm = sd.compile(models.get("lorenz").build())
+    tab = EXPLICIT_METHODS["tsit5"]
+    module, keep = codegen.build_module({"rhs": cm.programs["rhs"]}, name="cache_test")
+    build_erk(module, "erk", module.get_global("rhs"), cm.n, spec_for(tab))
+    assert NativeModule.load("test key", 3) is None
+    first = NativeModule(module, opt_level=3, cache_key="test key")
+    files = list(tmp_path.glob("*.o"))
+    assert len(files) == 1
+    second = NativeModule.load("test key", 3)
+    assert set(second.timings) == {"load"} and second.ir is None
+    with pytest.raises(CodegenError):
+        second.optimised_ir()
+    assert NativeModule.load("test key", 2) is None  # another optimisation level: another object
+
+    def run(native):
+        return explicit_fused_solve(native.address("erk"), cm.p0.copy(), 0.0, 5.0, cm.u0.copy(), tab.c.shape[0],
+                                    np.array([5.0]), False, 1e-8, np.full(cm.n, 1e-10), 0.0, True, 100_000, 0.0)
+
+    a, b = run(first), run(second)
+    assert a[0] == b[0] == 0 and np.array_equal(a[2], b[2]) and np.array_equal(a[5], b[5])
+    data = bytearray(files[0].read_bytes())
+    data[100] ^= 0xFF
+    files[0].write_bytes(bytes(data))
+    assert NativeModule.load("test key", 3) is None
+
+
+def test_compiled_at_the_second_solve_and_then_found_on_disk(tmp_path, monkeypatch):
+    """A one-off solve does not pay for compiling a loop (it runs the numba stepper: the same
+    numbers); the second solve of the model and method compiles it; a new process (here: a new
+    compiled model of the same equations) loads it from disk at its first solve."""
+    monkeypatch.setenv("SYMDYN_CACHE_DIR", str(tmp_path))
+    tab = EXPLICIT_METHODS["dp5"]
+    cm = sd.compile(models.get("lotka_volterra").build())
+    first = cm.solve((0.0, 5.0), method="dp5")
+    assert not list(tmp_path.glob("*.o"))  # first solve: nothing compiled
+    second = cm.solve((0.0, 5.0), method="dp5")
+    assert len(list(tmp_path.glob("*.o"))) == 1
+    assert np.array_equal(first.u, second.u)
+    again = sd.compile(models.get("lotka_volterra").build())
+    assert erk_address(again, tab, build=False) > 0  # from disk, at the first request
+
+
+@pytest.mark.parametrize("name", ["vdpol", "hires", "rober"])
+@pytest.mark.parametrize("method", sorted(ROSENBROCK_METHODS))
+@pytest.mark.parametrize("output", ["steps", "saveat", "fixed"])
+def test_emitted_rosenbrock_loop_gives_the_numba_steppers_numbers(name, method, output):
+    mod = models.get(name)
+    cm = sd.compile(mod.build())
+    t_end = {"vdpol": 0.5, "hires": 321.8122, "rober": 40.0}[name]
+    kw = dict(method=method, rtol=1e-6, atol=1e-10)
+    if output == "saveat":
+        kw["saveat"] = np.linspace(0.0, t_end, 17)
+    if output == "fixed":
+        kw.update(adaptive=False, dt=t_end / 300)
+    a, b = both(cm, (0.0, t_end), **kw)
+    assert_same(a, b)  # (fixed steps may fail, e.g. a singular W: then with the same status)
+    assert a.success or output == "fixed", a.message
+
+
+def test_rosenbrock_loop_failures_match():
+    m = sd.Model("log")
+    y = m.states("y", init=1.0)
+    m.eq(sd.D(y), sp.log(y - 0.5))  # NaN once y < 0.5
+    cm = sd.compile(m)
+    a, b = both(cm, (0.0, 10.0), method="rodas5p")
+    assert_same(a, b)
+    assert a.retcode == RetCode.NonFinite
+    stiff = sd.compile(models.get("vdpol").build())
+    a, b = both(stiff, (0.0, 2.0), method="rosenbrock23", max_steps=50)
+    assert_same(a, b)
+    assert a.retcode == RetCode.MaxSteps
