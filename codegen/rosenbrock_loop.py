@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 import numpy as np
 
-from .erk import STEPPER_TYPE, _c, _Emit, _i, first_step
+from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, first_step, iconst as _i, loop_head,
+                      retry_smaller, save_output, store_state)
 from .signatures import DOUBLE, I64
 
-F_SLOTS = ("t0", "tf", "rtol", "nonstiff_bound", "h_init", "t", "h", "jnorm", "hacc", "erracc")
-I_SLOTS = ("nsave", "cap", "save_steps", "max_steps", "adaptive", "resume", "m", "autonomous", "rejected",
-           "first", "last_failure", "nonstiff_run")
+F_SLOTS = COMMON_F_SLOTS + ("jnorm", "hacc", "erracc")
+I_SLOTS = COMMON_I_SLOTS + ("autonomous", "rejected", "first", "last_failure", "nonstiff_run")
 F = {name: i for i, name in enumerate(F_SLOTS)}
 I = {name: i for i, name in enumerate(I_SLOTS)}  # noqa: E741
 
@@ -80,23 +80,14 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     indices = np.asarray(indices, dtype=np.int64)
     nnz = int(indptr[-1])
 
-    fn = ir.Function(module, STEPPER_TYPE, name)
-    fargs, iargs, u_out, p, fx_io, atol_p, saveat, ts, us, stats_p = fn.args
-    for arg in fn.args:
-        arg.add_attribute("noalias")
-    fn.attributes.add("nounwind")
-    E = _Emit(module, fn)
+    E, a = begin_loop(module, name, n, F, I)
     b = E.b
+    fn, fargs, iargs, u_out, p, fx_io, saveat, ts, us, stats_p = (E.fn, a.fargs, a.iargs, a.u_out, a.p, a.k0,
+                                                                  a.saveat, a.ts, a.us, a.stats)
+    t0, tf, rtol, nonstiff_bound, nsave, cap = a.t0, a.tf, a.rtol, a.bound, a.nsave, a.cap
+    save_steps, max_steps, adaptive, atol = a.save_steps, a.max_steps, a.adaptive, a.atol
+    autonomous = a.flag("autonomous")
     one_bit = ir.Constant(ir.IntType(1), 1)
-
-    t0, tf, rtol = E.ld(fargs, F["t0"]), E.ld(fargs, F["tf"]), E.ld(fargs, F["rtol"])
-    nonstiff_bound = E.ld(fargs, F["nonstiff_bound"])
-    nsave, cap = E.ld(iargs, I["nsave"]), E.ld(iargs, I["cap"])
-    save_steps = b.icmp_signed("!=", E.ld(iargs, I["save_steps"]), _i(0))
-    max_steps = E.ld(iargs, I["max_steps"])
-    adaptive = b.icmp_signed("!=", E.ld(iargs, I["adaptive"]), _i(0))
-    autonomous = b.icmp_signed("!=", E.ld(iargs, I["autonomous"]), _i(0))
-    atol = [E.ld(atol_p, k) for k in range(n)]
 
     U = [E.array(n, f"U{i}") for i in range(s)]
     u, unew, ytmp, fx, dT, Ui = (E.array(n, nm) for nm in ("u", "unew", "ytmp", "fx", "dT", "Ui"))
@@ -105,7 +96,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     piv = [E.var(I64, f"piv{k}") for k in range(n)]
     counters = {key: E.var(I64, key.lower(), E.ld(stats_p, X[key]))
                 for key in ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU")}
-    status = E.var(I64, "status", _i(X["SUCCESS"]))
+    E.exits(E.var(I64, "status", _i(X["SUCCESS"])), E.block("exit"), X)
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
         E.st(_c(0.0), dT, k)  # numba's np.zeros: used unset on autonomous problems only with d = 0
@@ -121,7 +112,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     last_failure = E.var(I64, "last_failure", E.ld(iargs, I["last_failure"]))
     nonstiff_run = E.var(I64, "nonstiff_run", E.ld(iargs, I["nonstiff_run"]))
     last = E.var(ir.IntType(1), "last")
-    head, exit_blk = E.block("head"), E.block("exit")
+    head = E.block("head")
 
     def call(fn_, tv, y, out):
         b.call(fn_, [tv, E.at(y, 0), p, E.at(out, 0)])
@@ -131,29 +122,14 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
             return E.at(W, col * n + row)
         return b.gep(W, [_i(0), b.add(_i(col * n), row)], inbounds=True)
 
-    def stop(code, name):
-        blk = E.block(f"stop_{name}")
-        with b.goto_block(blk):
-            E.st(code if isinstance(code, ir.Value) else _i(code), status)
-            b.branch(exit_blk)
-        return blk
-
-    def stop_if(cond, code, name):
-        go = E.block(f"after_{name}")
-        b.cbranch(cond, stop(code, name), go)
-        b.position_at_end(go)
-
     # --- first call: f(t0, u0) and the first step ----------------------------------------------
     init_blk, load_blk = E.block("init"), E.block("load_state")
     b.cbranch(b.icmp_signed("==", E.ld(iargs, I["resume"]), _i(0)), init_blk, load_blk)
     b.position_at_end(init_blk)
     call(rhs, t0, u, fx)
     E.incr(counters["NFEV"])
-    ok = E.finite(E.ld(fx, 0))
-    for k in range(1, n):
-        ok = b.and_(ok, E.finite(E.ld(fx, k)))
     good0 = E.block("init_step")
-    b.cbranch(ok, good0, stop(X["NON_FINITE"], "init_nonfinite"))
+    b.cbranch(E.all_finite(fx, n), good0, E.stop(X["NON_FINITE"], "init_nonfinite"))
     b.position_at_end(good0)
     h_first = first_step(E, lambda tv, y, out: call(rhs, tv, y, out), n, u, fx, ytmp, unew, atol, rtol, t0, tf,
                          E.ld(fargs, F["h_init"]), q - 1.0, counters["NFEV"])
@@ -168,22 +144,16 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
 
     # --- loop head ---------------------------------------------------------------------------------
     b.position_at_end(head)
-    tv, hv = E.ld(t), E.ld(h)
-    stop_if(b.not_(E.lt(tv, tf)), X["SUCCESS"], "done")
-    stop_if(b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap)), X["BUFFER_FULL"], "full")
-    stop_if(b.icmp_signed(">=", E.ld(counters["NSTEPS"]), max_steps), X["MAX_STEPS"], "max_steps")
-    hmin = E.mul(_c(K["HMIN_ULPS"] * K["EPS"]), E.max(E.fabs(tv), E.mul(_c(K["HMIN_SPAN"]), E.fabs(E.sub(tf, t0)))))
     lf = E.ld(last_failure)
     small_code = b.select(b.icmp_signed("==", lf, _i(1)), _i(X["NON_FINITE"]),
                           b.select(b.icmp_signed("==", lf, _i(2)), _i(X["LINEAR_SOLVE_FAILED"]),
                                    _i(X["STEP_SIZE_TOO_SMALL"])))
-    stop_if(b.and_(adaptive, E.lt(hv, hmin)), small_code, "small")
-    reach = b.select(adaptive, E.add(tv, E.mul(_c(1.01), hv)), E.add(tv, E.mul(hv, _c(1.0 + 1e-9))))
-    is_last = E.ge(reach, tf)
-    E.st(is_last, last)
-    E.st(b.select(is_last, E.sub(tf, tv), hv), h)
+    tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, [
+        (b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap)), X["BUFFER_FULL"], "full"),
+        (b.icmp_signed(">=", E.ld(counters["NSTEPS"]), max_steps), X["MAX_STEPS"], "max_steps"),
+        (lambda tv_, hv_, hmin: b.and_(adaptive, E.lt(hv_, hmin)), small_code, "small"),
+    ], K)
     E.incr(counters["NSTEPS"])
-    hv = E.ld(h)
 
     # --- the Jacobian (after an accepted step), df/dt, ||J||_inf --------------------------------------
     jac_blk, jac_done = E.block("jacobian"), E.block("jacobian_done")
@@ -232,7 +202,9 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
                 v = E.add(v, dtgam)
             E.st(v, w_at(col, r))
     E.incr(counters["NLU"])
-    lu_ok, lu_bad = E.block("lu_ok"), E.block("lu_singular")
+    lu_ok = E.block("lu_ok")
+    lu_bad = retry_smaller(E, counters["NREJECT"], [(last_failure, 2), (rejected, 1)], adaptive,
+                           X["LINEAR_SOLVE_FAILED"], "singular", h, K["FAC_SINGULAR"], head)
     for kk in range(n):
         pivot = _i(kk)
         big = E.fabs(E.ld(w_at(kk, kk)))
@@ -262,14 +234,6 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
                 old = E.ld(w_at(j, i))
                 E.st(b.select(nonzero, E.sub(old, E.mul(E.ld(w_at(kk, i)), mkj)), old), w_at(j, i))
     b.branch(lu_ok)
-
-    b.position_at_end(lu_bad)
-    E.incr(counters["NREJECT"])
-    E.st(_i(2), last_failure)
-    E.st(_i(1), rejected)
-    stop_if(b.not_(adaptive), X["LINEAR_SOLVE_FAILED"], "singular_fixed")
-    E.st(E.mul(E.ld(h), _c(K["FAC_SINGULAR"])), h)
-    b.branch(head)
 
     # --- the stages ------------------------------------------------------------------------------
     b.position_at_end(lu_ok)
@@ -346,17 +310,8 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     errn = b.select(adaptive, E.sqrt(E.div(ss, _c(n))), _c(0.0))
 
     def nonfinite(name):
-        blk = E.block(name)
-        with b.goto_block(blk):
-            E.incr(counters["NREJECT"])
-            E.st(_i(1), last_failure)
-            E.st(_i(1), rejected)
-            go = E.block(f"{name}_adaptive")
-            b.cbranch(adaptive, go, stop(X["NON_FINITE"], f"{name}_fixed"))
-            b.position_at_end(go)
-            E.st(E.mul(E.ld(h), _c(K["FAC_NONFINITE"])), h)
-            b.branch(head)
-        return blk
+        return retry_smaller(E, counters["NREJECT"], [(last_failure, 1), (rejected, 1)], adaptive, X["NON_FINITE"],
+                             name, h, K["FAC_NONFINITE"], head)
 
     checked = E.block("finite")
     b.cbranch(b.and_(E.finite(errn), finite), checked, nonfinite("nonfinite"))
@@ -376,61 +331,30 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     t_new = b.select(E.ld(last), tf, E.add(tv, hv))
     call(rhs, t_new, unew, ytmp)
     E.incr(counters["NFEV"])
-    fin = E.finite(E.ld(ytmp, 0))
-    for k in range(1, n):
-        fin = b.and_(fin, E.finite(E.ld(ytmp, k)))
     ok_blk = E.block("accepted")
-    b.cbranch(fin, ok_blk, nonfinite("nonfinite_new"))
+    b.cbranch(E.all_finite(ytmp, n), ok_blk, nonfinite("nonfinite_new"))
     b.position_at_end(ok_blk)
     E.st(_i(0), last_failure)
 
-    steps_blk, saveat_blk, out_done = E.block("save_step"), E.block("save_head"), E.block("output_done")
-    b.cbranch(save_steps, steps_blk, saveat_blk)
-    b.position_at_end(steps_blk)
-    mv = E.ld(m)
-    E.st_dyn(t_new, ts, mv)
-    row = b.mul(mv, _i(n))
-    for k in range(n):
-        E.st_dyn(E.ld(unew, k), us, b.add(row, _i(k)))
-    E.st(b.add(mv, _i(1)), m)
-    b.branch(out_done)
-    b.position_at_end(saveat_blk)
-    mv = E.ld(m)
-    more, save_body = E.block("save_more"), E.block("save_body")
-    b.cbranch(b.icmp_signed("<", mv, nsave), more, out_done)
-    b.position_at_end(more)
-    ta = E.ld_dyn(saveat, mv)
-    b.cbranch(E.le(ta, t_new), save_body, out_done)
-    b.position_at_end(save_body)
-    E.st_dyn(ta, ts, mv)
-    row = b.mul(mv, _i(n))
-    exact, interp, saved = E.block("save_exact"), E.block("save_interp"), E.block("saved")
-    b.cbranch(b.fcmp_ordered("==", ta, t_new), exact, interp)
-    b.position_at_end(exact)
-    for k in range(n):
-        E.st_dyn(E.ld(unew, k), us, b.add(row, _i(k)))
-    b.branch(saved)
-    b.position_at_end(interp)  # explicit.interpolate with h = 1 (the increments carry the step)
-    theta = E.div(E.sub(ta, tv), hv)
-    weights = []
-    for i in range(s):
-        acc, pw = _c(0.0), theta
-        for j in range(dense.shape[1]):
-            acc = E.add(acc, E.mul(_c(dense[i, j]), pw))
-            pw = E.mul(pw, theta)
-        weights.append(E.mul(_c(1.0), acc))
-    for k in range(n):
-        acc = E.ld(u, k)
+    def interpolate(ta):  # explicit.interpolate with h = 1 (the increments carry the step)
+        theta = E.div(E.sub(ta, tv), hv)
+        weights = []
         for i in range(s):
-            w = weights[i]
-            acc = b.select(b.fcmp_unordered("!=", w, _c(0.0)), E.add(acc, E.mul(w, E.ld(U[i], k))), acc)
-        E.st_dyn(acc, us, b.add(row, _i(k)))
-    b.branch(saved)
-    b.position_at_end(saved)
-    E.st(b.add(mv, _i(1)), m)
-    b.branch(saveat_blk)
+            acc, pw = _c(0.0), theta
+            for j in range(dense.shape[1]):
+                acc = E.add(acc, E.mul(_c(dense[i, j]), pw))
+                pw = E.mul(pw, theta)
+            weights.append(E.mul(_c(1.0), acc))
+        values = []
+        for k in range(n):
+            acc = E.ld(u, k)
+            for i in range(s):
+                w = weights[i]
+                acc = b.select(b.fcmp_unordered("!=", w, _c(0.0)), E.add(acc, E.mul(w, E.ld(U[i], k))), acc)
+            values.append(acc)
+        return values
 
-    b.position_at_end(out_done)
+    save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate)
     for k in range(n):
         E.st(E.ld(unew, k), u, k)
         E.st(E.ld(ytmp, k), fx, k)
@@ -458,22 +382,15 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     run = b.select(calm, b.add(E.ld(nonstiff_run), _i(1)), _i(0))
     E.st(run, nonstiff_run)
     handback = b.and_(b.icmp_signed(">=", run, _i(K["NONSTIFF_STEPS"])), E.lt(t_new, tf))
-    b.cbranch(handback, stop(X["NONSTIFF"], "nonstiff"), tested)
+    b.cbranch(handback, E.stop(X["NONSTIFF"], "nonstiff"), tested)
     b.position_at_end(tested)
     E.st(b.select(adaptive, E.mul(hv, fac), hv), h)
     b.branch(head)
 
-    # --- exit: store the state ---------------------------------------------------------------------
-    b.position_at_end(exit_blk)
-    for k in range(n):
-        E.st(E.ld(u, k), u_out, k)
-        E.st(E.ld(fx, k), fx_io, k)
-    for key, slot in (("t", t), ("h", h), ("jnorm", jnorm), ("hacc", hacc), ("erracc", erracc)):
-        E.st(E.ld(slot), E.at(fargs, F[key]))
-    for key, slot in (("m", m), ("rejected", rejected), ("first", first), ("last_failure", last_failure),
-                      ("nonstiff_run", nonstiff_run)):
-        E.st(E.ld(slot), E.at(iargs, I[key]))
-    for key, slot in counters.items():
-        E.st(E.ld(slot), E.at(stats_p, X[key]))
-    b.ret(E.ld(status))
+    store_state(E, n, [(u, u_out), (fx, fx_io)],
+                [(t, fargs, F["t"]), (h, fargs, F["h"]), (jnorm, fargs, F["jnorm"]), (hacc, fargs, F["hacc"]),
+                 (erracc, fargs, F["erracc"]), (m, iargs, I["m"]), (rejected, iargs, I["rejected"]),
+                 (first, iargs, I["first"]), (last_failure, iargs, I["last_failure"]),
+                 (nonstiff_run, iargs, I["nonstiff_run"])],
+                counters, stats_p)
     return fn

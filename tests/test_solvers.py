@@ -6,7 +6,6 @@ values come from the json (never retyped).  Orders are measured at fixed step si
 slope of log(error) against log(h) and compared with theory (+-0.2).
 """
 import ast
-import json
 import math
 import pathlib
 import time
@@ -26,17 +25,9 @@ from symdyn.solvers import (
 )
 from symdyn.solvers import errors as E
 
-DATA = json.loads((pathlib.Path(__file__).parent / "data" / "exact.json").read_text())
-PROBLEMS = {p["id"]: p for p in DATA["problems"]}
+from refdata import PROBLEMS, variant
 SIG = "void(float64, CPointer(float64), CPointer(float64), CPointer(float64))"
 
-
-def variant(problem, **match):
-    """The variant of `problem` whose parameters equal `match` (as floats)."""
-    for v in PROBLEMS[problem]["variants"]:
-        if all(float(v[k]) == float(x) for k, x in match.items()):
-            return v
-    raise LookupError(problem, match)
 
 
 def samples(entries, key="u"):

@@ -9,7 +9,6 @@ bad input.
 """
 import json
 import math
-import pathlib
 
 import mpmath as mp
 import numpy as np
@@ -24,15 +23,8 @@ from symdyn.solvers._fft import EIG, EIGR, FULL, RFFT, make_plan, spectrum_lengt
 from symdyn.solvers.exponential import _coeffs, etdrk4_solve, expms_solve, expms_weights
 from symdyn.solvers.phi import phi, phi_all, phi_matrix
 
-DATA = json.loads((pathlib.Path(__file__).parent / "data" / "exact.json").read_text())
-PROBLEMS = {p["id"]: p for p in DATA["problems"]}
+from refdata import PROBLEMS, variant
 
-
-def variant(problem, **match):
-    for v in PROBLEMS[problem]["variants"]:
-        if all(float(v[k]) == float(x) for k, x in match.items()):
-            return v
-    raise LookupError(problem, match)
 
 
 def sample(entries, t, key="u"):

@@ -7,8 +7,6 @@ statement by statement without fast-math flags, so both must give the same numbe
 steps, the same counters, the same status.  Orders are also measured on the emitted loop itself,
 on an exact solution from tests/data/exact.json.
 """
-import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -19,8 +17,7 @@ import symdyn as sd
 from symdyn.solvers import EXPLICIT_METHODS, ROSENBROCK_METHODS, RetCode
 from symdyn.solvers.fused import FUSED_MAX_N, erk_address, rosenbrock_address
 
-DATA = json.loads((pathlib.Path(__file__).parent / "data" / "exact.json").read_text())
-PROBLEMS = {p["id"]: p for p in DATA["problems"]}
+from refdata import variant
 METHODS = sorted(EXPLICIT_METHODS)
 
 
@@ -72,12 +69,6 @@ def test_the_emitted_loop_is_used_and_only_below_the_size_limit(lorenz):
     assert big.n >= FUSED_MAX_N and erk_address(big, EXPLICIT_METHODS["tsit5"]) == 0
     assert erk_address(object(), EXPLICIT_METHODS["tsit5"]) == 0  # not a compiled model
 
-
-def variant(problem, **match):
-    for v in PROBLEMS[problem]["variants"]:
-        if all(float(v[k]) == float(x) for k, x in match.items()):
-            return v
-    raise LookupError(problem, match)
 
 
 def exact_at(v, t_end):

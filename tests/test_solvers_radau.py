@@ -5,9 +5,7 @@ through ``models.<name>.reference()``; accuracy is the test set's scd over every
 in tests/test_solvers_stiff.py (same tolerances).  Orders are measured at fixed steps as the
 slope of log(error) against log(h) and compared with theory (+-0.2).
 """
-import json
 import math
-import pathlib
 
 import numba
 import numpy as np
@@ -19,16 +17,9 @@ from symdyn.solvers import METHODS, RADAU5, RadauTableau, RetCode, TableauError,
 from symdyn.solvers import errors as E
 from symdyn.solvers.linalg import lu_factor, lu_solve
 
-DATA = json.loads((pathlib.Path(__file__).parent / "data" / "exact.json").read_text())
-PROBLEMS = {p["id"]: p for p in DATA["problems"]}
+from refdata import variant
 SIG = "void(float64, CPointer(float64), CPointer(float64), CPointer(float64))"
 
-
-def variant(problem, **match):
-    for v in PROBLEMS[problem]["variants"]:
-        if all(float(v[k]) == float(x) for k, x in match.items()):
-            return v
-    raise LookupError(problem, match)
 
 
 def sample(entries, t, key="u"):

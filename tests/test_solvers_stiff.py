@@ -28,17 +28,10 @@ from symdyn.solvers import (
 )
 from symdyn.solvers import errors as E
 
-DATA = json.loads((pathlib.Path(__file__).parent / "data" / "exact.json").read_text())
-PROBLEMS = {p["id"]: p for p in DATA["problems"]}
+from refdata import PROBLEMS, variant
 TESTSET = json.loads((pathlib.Path(__file__).parent / "data" / "ivp_testset.json").read_text())["problems"]
 SIG = "void(float64, CPointer(float64), CPointer(float64), CPointer(float64))"
 
-
-def variant(problem, **match):
-    for v in PROBLEMS[problem]["variants"]:
-        if all(float(v[k]) == float(x) for k, x in match.items()):
-            return v
-    raise LookupError(problem, match)
 
 
 def sample(entries, t, key="u"):

@@ -26,7 +26,8 @@ from codegen.erk import F as _F, I as _I
 
 from . import _status as st
 from ._buffers import copy1, grow_outputs, new_outputs
-from ._native import call_native_row, call_stepper
+from ._emitted import run_emitted
+from ._native import call_native_row
 from .control import (
     ERROLD_MIN,
     FAC_NONFINITE,
@@ -396,11 +397,7 @@ def _steps(rhs, p, t0, tf, A, c, b, e, e2, dense, fsal, q, beta, saveat, save_st
     return status
 
 
-# slots of the emitted loop's argument arrays (codegen.erk), as constants for numba
-_F_T0, _F_TF, _F_RTOL, _F_STIFF, _F_HINIT, _F_T, _F_H, _F_ERROLD = (
-    _F["t0"], _F["tf"], _F["rtol"], _F["stiff_bound"], _F["h_init"], _F["t"], _F["h"], _F["errold"])
-_I_NSAVE, _I_CAP, _I_SAVE_STEPS, _I_MAX_STEPS, _I_ADAPTIVE, _I_RESUME, _I_M = (
-    _I["nsave"], _I["cap"], _I["save_steps"], _I["max_steps"], _I["adaptive"], _I["resume"], _I["m"])
+_F_ERROLD = _F["errold"]
 _NF, _NI = len(_F), len(_I)
 
 
@@ -411,34 +408,12 @@ def explicit_fused_solve(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rt
     (:mod:`codegen.erk`, address ``stepper``; :mod:`symdyn.solvers.fused` builds it).  Same
     arguments (the tableau is compiled into the loop; ``s_total`` is its stage count); returns
     ``(status, t, u, ts, us, stats, h)``: no step records (``dense=True`` uses
-    :func:`explicit_rk_solve`), and four arrays fewer to return to Python.  This function only owns the
-    buffers: it grows them when the loop returns ``BUFFER_FULL`` and calls it again."""
-    n = u0.shape[0]
+    :func:`explicit_rk_solve`), and four arrays fewer to return to Python."""
     u = u0.copy()
-    k0 = np.empty(n)
-    stats = np.zeros(st.NSTATS, np.int64)
-    ts, us, m, rec_t, rec_h, rec_u, rec_k = new_outputs(t0, u0, saveat, save_steps, False, s_total)
     fargs = np.zeros(_NF)
-    fargs[_F_T0] = t0
-    fargs[_F_TF] = tf
-    fargs[_F_RTOL] = rtol
-    fargs[_F_STIFF] = stiff_bound
-    fargs[_F_HINIT] = h_init
-    fargs[_F_T] = t0
     fargs[_F_ERROLD] = ERROLD_MIN
     iargs = np.zeros(_NI, np.int64)
-    iargs[_I_NSAVE] = saveat.shape[0]
-    iargs[_I_SAVE_STEPS] = 1 if save_steps else 0
-    iargs[_I_MAX_STEPS] = max_steps
-    iargs[_I_ADAPTIVE] = 1 if adaptive else 0
-    iargs[_I_M] = m
-    while True:
-        iargs[_I_CAP] = ts.shape[0]
-        status = call_stepper(stepper, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats)
-        if status != st.BUFFER_FULL:
-            break
-        ts, us, rec_t, rec_h, rec_u, rec_k = grow_outputs(save_steps, False, iargs[_I_M], 0, ts, us, rec_t, rec_h,
-                                                          rec_u, rec_k)
-        iargs[_I_RESUME] = 1
-    m = iargs[_I_M]
-    return status, fargs[_F_T], u, ts[:m], us[:m], stats, fargs[_F_H]
+    status, t, ts, us, stats, h = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
+                                              save_steps, s_total, t0, tf, rtol, stiff_bound, h_init, adaptive,
+                                              max_steps)
+    return status, t, u, ts, us, stats, h

@@ -25,7 +25,8 @@ from codegen.rosenbrock_loop import F as _F, I as _I
 
 from . import _status as st
 from ._buffers import copy1, grow_outputs, new_outputs
-from ._native import call_native, call_stepper
+from ._emitted import run_emitted
+from ._native import call_native
 from .control import (
     EPS,
     FAC_NONFINITE,
@@ -399,12 +400,7 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
     return status
 
 
-# slots of the emitted loop's argument arrays (codegen.rosenbrock_loop), as constants for numba
-_F_T0, _F_TF, _F_RTOL, _F_NONSTIFF, _F_HINIT, _F_T, _F_H, _F_ERRACC = (
-    _F["t0"], _F["tf"], _F["rtol"], _F["nonstiff_bound"], _F["h_init"], _F["t"], _F["h"], _F["erracc"])
-_I_NSAVE, _I_CAP, _I_SAVE_STEPS, _I_MAX_STEPS, _I_ADAPTIVE, _I_RESUME, _I_M, _I_AUTONOMOUS, _I_FIRST = (
-    _I["nsave"], _I["cap"], _I["save_steps"], _I["max_steps"], _I["adaptive"], _I["resume"], _I["m"],
-    _I["autonomous"], _I["first"])
+_F_ERRACC, _I_AUTONOMOUS, _I_FIRST = _F["erracc"], _I["autonomous"], _I["first"]
 _NF, _NI = len(_F), len(_I)
 
 
@@ -413,36 +409,15 @@ def rosenbrock_fused_solve(stepper, p, t0, tf, u0, s, autonomous, saveat, save_s
                            max_steps, nonstiff_bound):
     """:func:`rosenbrock_solve` (dense Jacobian) with the time loop emitted as LLVM IR for one
     model and method (:mod:`codegen.rosenbrock_loop`; :mod:`symdyn.solvers.fused` builds it);
-    returns ``(status, t, u, ts, us, stats, h)``.  Owns the buffers, as
-    :func:`symdyn.solvers.explicit.explicit_fused_solve` does."""
-    n = u0.shape[0]
+    returns ``(status, t, u, ts, us, stats, h)`` like
+    :func:`symdyn.solvers.explicit.explicit_fused_solve`."""
     u = u0.copy()
-    fx = np.empty(n)
-    stats = np.zeros(st.NSTATS, np.int64)
-    ts, us, m, rec_t, rec_h, rec_u, rec_k = new_outputs(t0, u0, saveat, save_steps, False, s)
     fargs = np.zeros(_NF)
-    fargs[_F_T0] = t0
-    fargs[_F_TF] = tf
-    fargs[_F_RTOL] = rtol
-    fargs[_F_NONSTIFF] = nonstiff_bound
-    fargs[_F_HINIT] = h_init
-    fargs[_F_T] = t0
-    fargs[_F_ERRACC] = 1.0
+    fargs[_F_ERRACC] = 1.0  # the numba entry's starting state: erracc 1, first step
     iargs = np.zeros(_NI, np.int64)
-    iargs[_I_NSAVE] = saveat.shape[0]
-    iargs[_I_SAVE_STEPS] = 1 if save_steps else 0
-    iargs[_I_MAX_STEPS] = max_steps
-    iargs[_I_ADAPTIVE] = 1 if adaptive else 0
     iargs[_I_AUTONOMOUS] = 1 if autonomous else 0
     iargs[_I_FIRST] = 1
-    iargs[_I_M] = m
-    while True:
-        iargs[_I_CAP] = ts.shape[0]
-        status = call_stepper(stepper, fargs, iargs, u, p, fx, atol, saveat, ts, us, stats)
-        if status != st.BUFFER_FULL:
-            break
-        ts, us, rec_t, rec_h, rec_u, rec_k = grow_outputs(save_steps, False, iargs[_I_M], 0, ts, us, rec_t, rec_h,
-                                                          rec_u, rec_k)
-        iargs[_I_RESUME] = 1
-    m = iargs[_I_M]
-    return status, fargs[_F_T], u, ts[:m], us[:m], stats, fargs[_F_H]
+    status, t, ts, us, stats, h = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
+                                              save_steps, s, t0, tf, rtol, nonstiff_bound, h_init, adaptive,
+                                              max_steps)
+    return status, t, u, ts, us, stats, h
