@@ -25,11 +25,12 @@ codegen knows nothing of solvers: the caller passes the tableau, the step-size c
 the status and counter codes (:class:`ERKSpec`).
 
 >>> import llvmlite.ir as ir, numpy as np
+>>> from codegen.signatures import FUNCTION_TYPE
 >>> spec = ERKSpec(A=np.array([[0.0]]), c=np.array([0.0]), b=np.array([1.0]), e=np.zeros(1),
 ...                e2=np.zeros(1), dense=np.ones((1, 1)), fsal=False, order=1, q=1.0, beta=0.0,
 ...                constants=DEFAULT_CONSTANTS, codes=DEFAULT_CODES)
 >>> m = ir.Module("doc")
->>> rhs = ir.Function(m, ir.FunctionType(ir.VoidType(), [DOUBLE] + [DOUBLE_PTR] * 3), "rhs")
+>>> rhs = ir.Function(m, FUNCTION_TYPE, "rhs")
 >>> build_erk(m, "euler", rhs, 2, spec).name
 'euler'
 """
@@ -40,9 +41,9 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 import numpy as np
 
-from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, STEPPER_TYPE, begin_loop, const as _c, first_step,  # noqa: F401
-                      iconst as _i, loop_head, retry_smaller, save_output, store_state)
-from .signatures import DOUBLE, DOUBLE_PTR, I64
+from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, first_step, iconst as _i, loop_head,
+                      retry_smaller, save_output, store_state)
+from .signatures import DOUBLE, I64
 
 #: slots of ``fargs``: inputs, then the loop state carried between calls
 F_SLOTS = COMMON_F_SLOTS + ("errold",)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 import numpy as np
 
+from .lu_ir import RealField, lu_factor, lu_solve
 from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, first_step, iconst as _i, loop_head,
                       retry_smaller, save_output, store_state)
 from .signatures import DOUBLE, I64
@@ -82,6 +83,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
 
     E, a = begin_loop(module, name, n, F, I)
     b = E.b
+    R = RealField(E)
     fn, fargs, iargs, u_out, p, fx_io, saveat, ts, us, stats_p = (E.fn, a.fargs, a.iargs, a.u_out, a.p, a.k0,
                                                                   a.saveat, a.ts, a.us, a.stats)
     t0, tf, rtol, nonstiff_bound, nsave, cap = a.t0, a.tf, a.rtol, a.bound, a.nsave, a.cap
@@ -205,60 +207,16 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     lu_ok = E.block("lu_ok")
     lu_bad = retry_smaller(E, counters["NREJECT"], [(last_failure, 2), (rejected, 1)], adaptive,
                            X["LINEAR_SOLVE_FAILED"], "singular", h, K["FAC_SINGULAR"], head)
-    for kk in range(n):
-        pivot = _i(kk)
-        big = E.fabs(E.ld(w_at(kk, kk)))
-        for i in range(kk + 1, n):
-            v = E.fabs(E.ld(w_at(kk, i)))
-            better = E.gt(v, big)
-            big = b.select(better, v, big)
-            pivot = b.select(better, _i(i), pivot)
-        E.st(pivot, piv[kk])
-        next_blk = E.block(f"lu_col{kk}")
-        bad = b.or_(b.fcmp_ordered("==", big, _c(0.0)), b.not_(E.finite(big)))
-        b.cbranch(bad, lu_bad, next_blk)
-        b.position_at_end(next_blk)
-        if kk < n - 1:  # swap rows kk and pivot in every column (a no-op when pivot == kk)
-            for j in range(n):
-                pk, pp = w_at(j, kk), w_at(j, pivot)
-                x_k, x_p = E.ld(pk), E.ld(pp)
-                E.st(x_k, pp)
-                E.st(x_p, pk)
-        inv = E.div(_c(1.0), E.ld(w_at(kk, kk)))
-        for i in range(kk + 1, n):
-            E.st(E.mul(E.ld(w_at(kk, i)), inv), w_at(kk, i))
-        for j in range(kk + 1, n):
-            mkj = E.ld(w_at(j, kk))
-            nonzero = b.fcmp_unordered("!=", mkj, _c(0.0))
-            for i in range(kk + 1, n):
-                old = E.ld(w_at(j, i))
-                E.st(b.select(nonzero, E.sub(old, E.mul(E.ld(w_at(kk, i)), mkj)), old), w_at(j, i))
+    lu_factor(E, R, w_at, n, piv, lu_bad)
     b.branch(lu_ok)
 
     # --- the stages ------------------------------------------------------------------------------
     b.position_at_end(lu_ok)
     pivs = [E.ld(piv[k]) for k in range(n)]
 
-    def lu_solve(x):
-        for k in range(n - 1):  # the interchanges (a no-op when piv[k] == k)
-            pk = b.gep(x, [_i(0), pivs[k]], inbounds=True)
-            xk, xp = E.ld(x, k), E.ld(pk)
-            E.st(xk, pk)
-            E.st(xp, x, k)
-        xs = [E.ld(x, k) for k in range(n)]
-        for j in range(n):  # forward substitution, unit lower triangle
-            nz = b.fcmp_unordered("!=", xs[j], _c(0.0))
-            for i in range(j + 1, n):
-                xs[i] = b.select(nz, E.sub(xs[i], E.mul(E.ld(w_at(j, i)), xs[j])), xs[i])
-        for j in range(n - 1, -1, -1):  # back substitution
-            xs[j] = E.div(xs[j], E.ld(w_at(j, j)))
-            nz = b.fcmp_unordered("!=", xs[j], _c(0.0))
-            for i in range(j):
-                xs[i] = b.select(nz, E.sub(xs[i], E.mul(E.ld(w_at(j, i)), xs[j])), xs[i])
-        for k in range(n):
-            E.st(xs[k], x, k)
+    def lu_solve_in(x):
+        lu_solve(E, R, w_at, n, pivs, lambda k: E.at(x, k) if isinstance(k, int) else b.gep(x, [_i(0), k], inbounds=True))
 
-    dt_terms = {}
     for i in range(s):
         if i == 0:
             for k in range(n):
@@ -285,8 +243,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
                 E.st(E.add(E.ld(Ui, k), E.mul(hd, E.ld(dT, k))), Ui, k)
             b.branch(added)
             b.position_at_end(added)
-            dt_terms[i] = True
-        lu_solve(Ui)
+        lu_solve_in(Ui)
         for k in range(n):
             E.st(E.ld(Ui, k), U[i], k)
     E.incr(counters["NFEV"], s - 1)

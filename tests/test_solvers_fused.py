@@ -14,8 +14,8 @@ import sympy as sp
 
 import models
 import symdyn as sd
-from symdyn.solvers import EXPLICIT_METHODS, ROSENBROCK_METHODS, RetCode
-from symdyn.solvers.fused import FUSED_MAX_N, erk_address, rosenbrock_address
+from symdyn.solvers import EXPLICIT_METHODS, RADAU_METHODS, ROSENBROCK_METHODS, RetCode
+from symdyn.solvers.fused import FUSED_MAX_N, erk_address, radau_address, rosenbrock_address
 
 from refdata import variant
 METHODS = sorted(EXPLICIT_METHODS)
@@ -30,15 +30,21 @@ def loops_for(method):
     """The tableaus whose emitted loops a solve with ``method`` may use."""
     if method == "auto":
         return [EXPLICIT_METHODS["tsit5"], EXPLICIT_METHODS["dop853"], ROSENBROCK_METHODS["rodas5p"]]
-    return [EXPLICIT_METHODS.get(method) or ROSENBROCK_METHODS[method]]
+    return [EXPLICIT_METHODS.get(method) or ROSENBROCK_METHODS.get(method) or RADAU_METHODS[method]]
+
+
+def build_now(cm, tab):
+    """Compile ``tab``'s emitted loop for ``cm`` (a solve would at its second call)."""
+    if tab.name in EXPLICIT_METHODS:
+        return erk_address(cm, tab)
+    return (rosenbrock_address if tab.name in ROSENBROCK_METHODS else radau_address)(cm, tab)
 
 
 def both(cm, span, **kw):
     """(emitted loop, numba stepper) solutions of the same call; the loops are compiled first
     (a solve compiles them only at its second call, see test_compiled_at_the_second_solve)."""
     for tab in loops_for(kw.get("method", "auto")):
-        build = erk_address if tab.name in EXPLICIT_METHODS else rosenbrock_address
-        assert build(cm, tab) > 0
+        assert build_now(cm, tab) > 0
     return cm.solve(span, **kw), cm.solve(span, fused=None, **kw)
 
 
@@ -130,7 +136,7 @@ def test_auto_switching_from_the_emitted_loop_matches():
 
     cm = sd.compile(models.get("vdpol").build())
     for tab in loops_for("auto"):
-        assert (erk_address if tab.name in EXPLICIT_METHODS else rosenbrock_address)(cm, tab) > 0
+        assert build_now(cm, tab) > 0
     a, b = (solve_compiled(cm.addresses, cm.n, (0.0, 2.0), cm.u0, cm.p0, method="auto", rtol=1e-6, atol=1e-6,
                            fused=f) for f in (cm, None))  # the switching auto (no analysis)
     assert a.method == "tsit5+rodas5p"
@@ -192,9 +198,11 @@ def test_compiled_at_the_second_solve_and_then_found_on_disk(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("name", ["vdpol", "hires", "rober"])
-@pytest.mark.parametrize("method", sorted(ROSENBROCK_METHODS))
+@pytest.mark.parametrize("method", sorted(ROSENBROCK_METHODS) + sorted(RADAU_METHODS))
 @pytest.mark.parametrize("output", ["steps", "saveat", "fixed"])
-def test_emitted_rosenbrock_loop_gives_the_numba_steppers_numbers(name, method, output):
+def test_emitted_stiff_loops_give_the_numba_steppers_numbers(name, method, output):
+    """Rosenbrock and Radau loops, every output; with steps the buffers grow (> 64 points), so a
+    call returns BUFFER_FULL and resumes -- Radau with its Jacobian and factors kept."""
     mod = models.get(name)
     cm = sd.compile(mod.build())
     t_end = {"vdpol": 0.5, "hires": 321.8122, "rober": 40.0}[name]
@@ -208,15 +216,18 @@ def test_emitted_rosenbrock_loop_gives_the_numba_steppers_numbers(name, method, 
     assert a.success or output == "fixed", a.message
 
 
-def test_rosenbrock_loop_failures_match():
+@pytest.mark.parametrize("method", ["rodas5p", "radau5"])
+def test_stiff_loop_failures_match(method):
     m = sd.Model("log")
     y = m.states("y", init=1.0)
     m.eq(sd.D(y), sp.log(y - 0.5))  # NaN once y < 0.5
     cm = sd.compile(m)
-    a, b = both(cm, (0.0, 10.0), method="rodas5p")
+    a, b = both(cm, (0.0, 10.0), method=method)
     assert_same(a, b)
     assert a.retcode == RetCode.NonFinite
     stiff = sd.compile(models.get("vdpol").build())
-    a, b = both(stiff, (0.0, 2.0), method="rosenbrock23", max_steps=50)
+    a, b = both(stiff, (0.0, 2.0), method=method, max_steps=50)
     assert_same(a, b)
     assert a.retcode == RetCode.MaxSteps
+    a, b = both(stiff, (0.0, 2.0), method=method, adaptive=False, dt=0.05)  # fixed steps far too long
+    assert_same(a, b)

@@ -19,12 +19,14 @@ import numpy as np
 
 import codegen
 from codegen.erk import ERKSpec, build_erk
+from codegen.radau_loop import RadauSpec, build_radau, work_layout
 from codegen.rosenbrock_loop import RosenbrockSpec, build_rosenbrock
 from codegen.module import NativeModule
 
 from . import _status as st
 from . import control
 from .explicit import NONSTIFF_RESET, STIFF_HITS, STAGE_OUTER_N
+from . import radau as _radau
 from .rosenbrock import CBRT_EPS, FAC_SINGULAR, NONSTIFF_STEPS
 
 #: models with fewer states get the emitted loop
@@ -37,6 +39,9 @@ _CONSTANTS = dict(SAFETY=control.SAFETY, FACMIN=control.FACMIN, FACMAX=control.F
 _ROSENBROCK_CONSTANTS = dict(_CONSTANTS, FAC_SINGULAR=FAC_SINGULAR, CBRT_EPS=CBRT_EPS, NONSTIFF_STEPS=NONSTIFF_STEPS,
                             PRED_FACMIN=control.PRED_FACMIN, PRED_FACMAX=control.PRED_FACMAX,
                             ERRACC_MIN=control.ERRACC_MIN)
+_RADAU_CONSTANTS = dict(_ROSENBROCK_CONSTANTS, NIT=_radau.NIT, THET=_radau.THET, QUOT1=_radau.QUOT1,
+                       QUOT2=_radau.QUOT2, FAC_DIVERGED=_radau.FAC_DIVERGED, FAC_SINGULAR=_radau.FAC_SINGULAR,
+                       FAC_FIRST_REJECT=_radau.FAC_FIRST_REJECT, THETA_DIVERGE=_radau.THETA_DIVERGE)
 _CODES = dict(SUCCESS=st.SUCCESS, MAX_STEPS=st.MAX_STEPS, STEP_SIZE_TOO_SMALL=st.STEP_SIZE_TOO_SMALL,
               NON_FINITE=st.NON_FINITE, STIFF=st.STIFF, BUFFER_FULL=st.BUFFER_FULL, NFEV=st.NFEV,
               NSTEPS=st.NSTEPS, NACCEPT=st.NACCEPT, NREJECT=st.NREJECT, LINEAR_SOLVE_FAILED=st.LINEAR_SOLVE_FAILED,
@@ -76,6 +81,23 @@ def rosenbrock_address(cm, tab, build: bool = True) -> int:
     True
     """
     return _address(cm, tab, "jac_csc", build)
+
+
+def radau_address(cm, tab, build: bool = True) -> int:
+    """The address of the Radau IIA method ``tab``'s emitted time loop (:mod:`codegen.radau_loop`)
+    for ``cm``, or 0 when it has none (too many states, no Jacobian); ``build`` as in :func:`erk_address`.
+
+    >>> import symdyn as sd, models
+    >>> from symdyn.solvers.tableaus import RADAU_METHODS
+    >>> radau_address(sd.compile(models.get("vdpol").build()), RADAU_METHODS["radau5"]) > 0
+    True
+    """
+    return _address(cm, tab, "jac_csc", build)
+
+
+def radau_work_size(cm) -> int:
+    """The length of the work array of ``cm``'s emitted Radau loop."""
+    return work_layout(cm.n, int(cm.jac_pattern.indptr[-1]))["size"]
 
 
 #: with ``build=False``, a loop not on disk is compiled at this solve of its model and method in
@@ -136,11 +158,17 @@ def _content_key(functions_ir, cm, tab, n) -> str:
     h = hashlib.sha256()
     h.update(functions_ir.encode())
     h.update(repr((tab.name, n, sorted(_ROSENBROCK_CONSTANTS.items()), sorted(_CODES.items()))).encode())
-    for arr in (tab.native_args() if not hasattr(tab, "gamma") else (tab.A, tab.C, tab.c, tab.d, tab.b, tab.e,
-                                                                      tab.dense)):
+    h.update(repr(sorted(_RADAU_CONSTANTS.items())).encode())
+    if _family(tab) == "radau":
+        arrays = (tab.c, tab.T, tab.TI, tab.dd, tab.dense)
+    elif _family(tab) == "rosenbrock":
+        arrays = (tab.A, tab.C, tab.c, tab.d, tab.b, tab.e, tab.dense)
+    else:
+        arrays = tab.native_args()
+    for arr in arrays:
         h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
-    for x in (getattr(tab, "gamma", 0.0), tab.error_exponent, getattr(tab, "pi_beta", 0.0),
-              float(getattr(tab, "order", 0)), float(getattr(tab, "fsal", 0))):
+    for x in (getattr(tab, "gamma", 0.0), getattr(tab, "alpha", 0.0), getattr(tab, "beta", 0.0), tab.error_exponent,
+              getattr(tab, "pi_beta", 0.0), float(getattr(tab, "order", 0)), float(getattr(tab, "fsal", 0))):
         h.update(np.float64(x).tobytes())
     pattern = getattr(cm, "jac_pattern", None)
     if pattern is not None:
@@ -153,14 +181,20 @@ def _content_key(functions_ir, cm, tab, n) -> str:
 def _functions_module(cm, tab, programs):
     """A new module with the model's functions the loop calls (``rhs``, and ``jac_csc`` for a
     Rosenbrock method), emitted as :func:`symdyn.compile` emits them."""
-    wanted = ("rhs", "jac_csc") if hasattr(tab, "gamma") else ("rhs",)
+    wanted = ("rhs",) if _family(tab) == "explicit" else ("rhs", "jac_csc")
     return codegen.build_module({k: programs[k] for k in wanted}, name=f"{getattr(cm, 'name', 'model')}_{tab.name}",
                                 fastmath=bool(getattr(cm, "fastmath", False)))
 
 
 def _build(module, keepalive, cm, tab, n, key):
     """Add ``tab``'s loop to the functions' ``module`` and compile it (kept on disk under ``key``)."""
-    if hasattr(tab, "gamma"):  # a Rosenbrock tableau
+    if _family(tab) == "radau":
+        pattern = cm.jac_pattern
+        spec = RadauSpec(c=tab.c, T=tab.T, TI=tab.TI, gamma=tab.gamma, alpha=tab.alpha, beta=tab.beta, dd=tab.dd,
+                         dense=tab.dense, q=tab.error_exponent, constants=_RADAU_CONSTANTS, codes=_CODES)
+        build_radau(module, "loop", module.get_global("rhs"), module.get_global("jac_csc"), n, pattern.indptr,
+                    pattern.indices, spec)
+    elif _family(tab) == "rosenbrock":
         pattern = cm.jac_pattern
         spec = RosenbrockSpec(A=tab.A, C=tab.C, gamma=tab.gamma, c=tab.c, d=tab.d, b=tab.b, e=tab.e, dense=tab.dense,
                               q=tab.error_exponent, constants=_ROSENBROCK_CONSTANTS, codes=_CODES)
@@ -172,3 +206,10 @@ def _build(module, keepalive, cm, tab, n, key):
     native = NativeModule(module, opt_level=OPT_LEVEL, cache_key=None if keepalive else key)
     native.keepalive = keepalive
     return native
+
+
+def _family(tab) -> str:
+    """"radau", "rosenbrock" or "explicit", from the tableau's fields."""
+    if hasattr(tab, "TI"):
+        return "radau"
+    return "rosenbrock" if hasattr(tab, "gamma") else "explicit"

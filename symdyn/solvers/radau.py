@@ -37,8 +37,11 @@ import math
 import numba
 import numpy as np
 
+from codegen.radau_loop import F as _F, I as _I
+
 from . import _status as st
 from ._buffers import copy1, grow_outputs, new_outputs
+from ._emitted import run_emitted
 from ._native import call_native, call_native_row
 from .control import (
     EPS,
@@ -480,3 +483,35 @@ def _steps(rhs, jac, p, t0, tf, c, T, TI, gamma, alpha, beta, dd, dense, q, save
     istate[6] = m
     istate[7] = nrec
     return status
+
+
+_F_HLU, _F_ERRACC, _F_FACCON, _F_THETA, _F_FNEWT = _F["h_lu"], _F["erracc"], _F["faccon"], _F["theta"], _F["fnewt"]
+_I_NEED_JAC, _I_FIRST = _I["need_jac"], _I["first"]
+_NF, _NI = len(_F), len(_I)
+
+
+@numba.njit(cache=True)
+def radau_fused_solve(stepper, work_size, p, t0, tf, u0, s, saveat, save_steps, rtol_user, atol_user, h_init, adaptive,
+                      max_steps):
+    """:func:`radau_solve` (dense Jacobian) with the time loop emitted as LLVM IR for one model
+    (:mod:`codegen.radau_loop`; :mod:`symdyn.solvers.fused` builds it); ``work_size`` is its work
+    array's length (:func:`codegen.radau_loop.work_layout`).  Returns ``(status, t, u, ts, us,
+    stats, h)`` like :func:`symdyn.solvers.explicit.explicit_fused_solve`."""
+    n = u0.shape[0]
+    rtol = RTOL_FACTOR * rtol_user**RTOL_EXPONENT  # RADAU5's tolerance map, as radau_solve
+    atol = np.empty(n)
+    for k in range(n):
+        atol[k] = atol_user[k] * (rtol / rtol_user)
+    u = u0.copy()
+    fargs = np.zeros(_NF)
+    fargs[_F_HLU] = -1.0  # radau_solve's starting state: no factorisation, erracc 1, faccon 1, theta THET
+    fargs[_F_ERRACC] = 1.0
+    fargs[_F_FACCON] = 1.0
+    fargs[_F_THETA] = THET
+    fargs[_F_FNEWT] = max(10.0 * EPS / rtol, min(FNEWT_MAX, math.sqrt(rtol)))
+    iargs = np.zeros(_NI, np.int64)
+    iargs[_I_NEED_JAC] = 1
+    iargs[_I_FIRST] = 1
+    status, t, ts, us, stats, h = run_emitted(stepper, fargs, iargs, u, p, np.zeros(work_size), atol, saveat,
+                                              save_steps, s, t0, tf, rtol, 0.0, h_init, adaptive, max_steps)
+    return status, t, u, ts, us, stats, h

@@ -26,8 +26,8 @@ from .errors import (
     UnknownMethodError,
 )
 from .explicit import explicit_fused_solve, explicit_rk_solve
-from .fused import erk_address, rosenbrock_address
-from .radau import radau_solve
+from .fused import erk_address, radau_address, radau_work_size, rosenbrock_address
+from .radau import radau_fused_solve, radau_solve
 from .rosenbrock import rosenbrock_fused_solve, rosenbrock_solve
 from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
 from .banded import DENSE_ARGS, BandPlan, band_plan
@@ -231,6 +231,12 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
     jac = addresses["jac_csc"] if band is not None else addresses["jac"]
     band_args = band.native_args() if band is not None else DENSE_ARGS
     if family == "radau":
+        stepper = radau_address(fused, tab, build=False) if fused is not None and band is None and not dense else 0
+        if stepper:
+            code, t, u, ts, us, counters, h = radau_fused_solve(
+                stepper, radau_work_size(fused), p, t0, tf, u0, tab.c.shape[0], saveat, save_steps, rtol, atol, h0,
+                adaptive, max_steps)
+            return code, t, u, ts, us, counters, None, None, None, None, h
         return radau_solve(
             addresses["rhs"], jac, p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
             tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps,
