@@ -107,7 +107,7 @@ class Solution:
                  t_reached=None, u_end=None, segments=None):
         self.t, self.u = t, u
         self.retcode = retcode if type(retcode) is RetCode else RetCode(retcode)
-        self.message = message
+        self._message = message  # a string, or the arguments of _message (formatted when read)
         self.stats = stats
         self.method = method
         self.names = names if type(names) is tuple or names is None else tuple(names)
@@ -118,6 +118,17 @@ class Solution:
         self.segments = segments if segments is not None else [(float(t[0]) if len(t) else None, method)]
         #: why this method: the analysis' sentences when ``method="auto"`` chose it
         self.reasons = [f"method {method!r} was requested"]
+
+    @property
+    def message(self):
+        """What happened, and what to try if the solve failed."""
+        if type(self._message) is tuple:
+            self._message = _message(*self._message)
+        return self._message
+
+    @message.setter
+    def message(self, text):
+        self._message = text
 
     @property
     def success(self):

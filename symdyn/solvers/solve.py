@@ -29,7 +29,7 @@ from .explicit import explicit_fused_solve, explicit_rk_solve
 from .fused import erk_address, radau_address, radau_work_size, rosenbrock_address
 from .radau import radau_fused_solve, radau_solve
 from .rosenbrock import rosenbrock_fused_solve, rosenbrock_solve
-from .solution import DenseOutput, PiecewiseDense, RetCode, Solution, _message
+from .solution import DenseOutput, PiecewiseDense, RetCode, Solution
 from .banded import DENSE_ARGS, BandPlan, band_plan
 from .structured import STRUCTURED, solve_auto, solve_structured
 from .tableaus import EXPLICIT_METHODS, RADAU_METHODS, ROSENBROCK_METHODS
@@ -388,7 +388,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
                         if dense else None)
         stats = dict(zip(_status.STAT_NAMES, counters.tolist()))
         retcode = _RETCODES[code]
-        return Solution(ts, us, retcode, _message(retcode, tab.name, t_end, tf, max_steps, family == "explicit"),
+        return Solution(ts, us, retcode, (retcode, tab.name, t_end, tf, max_steps, family == "explicit"),
                         stats, tab.name, names=names, dense_output=dense_output, t_reached=t_end, u_end=u_end,
                         segments=[(t0, tab.name)])
 
@@ -461,7 +461,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
         dense_output = pieces[0] if len(pieces) == 1 else PiecewiseDense(pieces)
     stats = dict(zip(_status.STAT_NAMES, total.tolist()))
     retcode = _RETCODES[code]
-    sol = Solution(ts, us, retcode, _message(retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
+    sol = Solution(ts, us, retcode, (retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
     sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
     return sol

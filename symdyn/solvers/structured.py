@@ -59,8 +59,11 @@ _N_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def analysis_for(cm, t_span, rtol, p):
     """``sd.analyze(cm, p=p, t_span=t_span, rtol=rtol)``, cached per model (the key is the
     parameter values, ``rtol`` and the span's length)."""
-    key = (tuple(np.asarray(p, dtype=float).tolist()), float(rtol), float(t_span[1] - t_span[0]))
-    per_model = _ANALYSES.setdefault(cm, {})
+    pv = p.tolist() if type(p) is np.ndarray and p.dtype == np.float64 else np.asarray(p, dtype=float).tolist()
+    key = (tuple(pv), float(rtol), float(t_span[1] - t_span[0]))
+    per_model = _ANALYSES.get(cm)
+    if per_model is None:
+        per_model = _ANALYSES[cm] = {}
     a = per_model.get(key)
     if a is None:
         from ..analysis import analyze  # (an import statement per call costs more than the lookup)
