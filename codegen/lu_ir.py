@@ -136,6 +136,7 @@ def lu_factor(E, F, at, n, pivots, fail):
             for i in range(kk + 1, n):
                 old = F.load(at(j, i))
                 F.store(F.select(nonzero, F.sub(old, F.mul(F.load(at(kk, i)), mkj)), old), at(j, i))
+        F.store(inv, at(kk, kk))  # the pivot's reciprocal, as linalg.lu_factor keeps it
 
 
 def lu_solve(E, F, at, n, pivots, x):
@@ -153,7 +154,7 @@ def lu_solve(E, F, at, n, pivots, x):
         for i in range(j + 1, n):
             xs[i] = F.select(nz, F.sub(xs[i], F.mul(F.load(at(j, i)), xs[j])), xs[i])
     for j in range(n - 1, -1, -1):  # back substitution
-        xs[j] = F.div(xs[j], F.load(at(j, j)))
+        xs[j] = F.mul(xs[j], F.load(at(j, j)))
         nz = F.nonzero(xs[j])
         for i in range(j):
             xs[i] = F.select(nz, F.sub(xs[i], F.mul(F.load(at(j, i)), xs[j])), xs[i])

@@ -5,8 +5,9 @@ from symdyn.solvers.linalg import lu_factor, lu_solve
 
 
 def col_major(A):
-    """The 2-d view the solvers use: M[col, row] = A[row, col]."""
-    return np.ascontiguousarray(A.T)
+    """The 2-d array the solvers use, M[col, row] = A[row, col], as a copy (for n = 1, A.T would
+    share A's memory, and the factorisation overwrites it)."""
+    return A.T.copy()
 
 
 def test_lu_solves_like_numpy():

@@ -99,14 +99,14 @@ def test_complex_lu_solves_like_numpy():
         if n > 1:
             A[0, 0] = 0.0  # forces a row exchange
         b = rng.standard_normal(n) + 1j * rng.standard_normal(n)
-        M, piv, x = np.ascontiguousarray(A.T), np.empty(n, np.int64), b.copy()
+        M, piv, x = A.T.copy(), np.empty(n, np.int64), b.copy()  # a copy: for n = 1, A.T is A's memory
         assert lu_factor(M, piv)
         lu_solve(M, piv, x)
         np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-10, atol=1e-12)
     # the shape radau5 factors: (alpha + i beta)/h I - J
     J = rng.standard_normal((6, 6))
     A = complex(RADAU5.alpha, RADAU5.beta) / 0.1 * np.eye(6) - J
-    M, piv, x = np.ascontiguousarray(A.T), np.empty(6, np.int64), np.ones(6, np.complex128)
+    M, piv, x = A.T.copy(), np.empty(6, np.int64), np.ones(6, np.complex128)
     assert lu_factor(M, piv)
     lu_solve(M, piv, x)
     np.testing.assert_allclose(A @ x, np.ones(6), atol=1e-12)
