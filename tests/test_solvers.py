@@ -365,6 +365,8 @@ def test_kernel_cache_is_keyed_by_all_kernel_sources():
     assert radau_solve._cache._impl._locator.get_source_stamp() == _cache.sources_stamp()
     names = {p.name for p in _cache.KERNEL_FILES}
     assert {"linalg.py", "radau.py", "explicit.py", "_kernels.py", "_gp_native.py"} <= names
+    # the emitted loops' argument layouts: their numba entries bake the slot indices in
+    assert {"loop_ir.py", "erk.py", "rosenbrock_loop.py", "radau_loop.py", "_emitted.py"} <= names
 
 
 @numba.cfunc(SIG)

@@ -17,10 +17,13 @@ import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-#: the files whose numba functions are cached (and that call each other's helpers)
+#: the files whose numba functions are cached (and that call each other's helpers), and the
+#: emitted loops' argument layouts (codegen: the numba entries bake their slot indices in)
 KERNEL_FILES = tuple(sorted(
     [p for p in (_PACKAGE / "solvers").glob("*.py")]
-    + [_PACKAGE / "discover" / "_kernels.py", _PACKAGE / "discover" / "_gp_native.py"]))
+    + [_PACKAGE / "discover" / "_kernels.py", _PACKAGE / "discover" / "_gp_native.py"]
+    + [_PACKAGE.parent / "codegen" / name for name in ("loop_ir.py", "erk.py", "rosenbrock_loop.py",
+                                                       "radau_loop.py")]))
 _OURS = frozenset(os.path.normcase(str(p)) for p in KERNEL_FILES)
 _STAMP: tuple | None = None
 
