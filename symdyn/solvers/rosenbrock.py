@@ -204,7 +204,9 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
                 for k in range(n):
                     dT[k] = (dT[k] - ytmp[k]) / (2.0 * delta)
             jnorm = 0.0
-            if banded:
+            if nonstiff_bound <= 0.0:  # ||J||_inf only serves the switch back of `auto`
+                pass
+            elif banded:
                 for r in range(n):
                     rowsum[r] = 0.0
                 for k in range(vals.shape[0]):
