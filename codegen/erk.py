@@ -160,12 +160,8 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     # --- loop head: stop conditions, the last step ---------------------------------------------
     b.position_at_end(head)
     small_code = b.select(b.icmp_signed("!=", E.ld(last_nf), _i(0)), _i(X["NON_FINITE"]), _i(X["STEP_SIZE_TOO_SMALL"]))
-    tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, [
-        (b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap)), X["BUFFER_FULL"], "full"),
-        (b.icmp_signed(">=", E.ld(counters["NSTEPS"]), max_steps), X["MAX_STEPS"], "max_steps"),
-        (lambda tv_, hv_, hmin: b.and_(adaptive, E.lt(hv_, hmin)), small_code, "small"),
-    ], C)
-    E.incr(counters["NSTEPS"])
+    tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, counters["NSTEPS"], max_steps, small_code,
+                       C)
 
     # --- the stages --------------------------------------------------------------------------
     for i in range(1, s):

@@ -227,24 +227,35 @@ def first_step(E, call_rhs, n, u, f0, ytmp, work, atol, rtol, t0, tf, h_init, or
     return E.ld(h_slot)
 
 
-def loop_head(E, t, h, t0, tf, last, adaptive, stops, constants):
-    """Emit the checks at the top of the time loop (in this order: ``t >= tf``, then each
-    ``(condition, code, name)`` of ``stops`` -- a full buffer, the step budget, a step below the
-    round-off limit ...) and the last step's shortening; returns ``(t, h)`` as then loaded.
-
-    ``stops`` may hold callables of ``(t, h, hmin)`` for conditions that need them."""
-    b = E.b
+def loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, nsteps, max_steps, small_code, constants):
+    """Emit the top of the time loop as the numba steppers have it: stop at ``t >= tf``
+    (SUCCESS), a full output buffer (BUFFER_FULL), the step budget (MAX_STEPS: ``nsteps`` against
+    ``max_steps``), a step below the round-off limit (``small_code``); then shorten the last step
+    and count the step.  Returns ``(t, h)`` as then loaded."""
+    b, X = E.b, E.codes
     tv, hv = E.ld(t), E.ld(h)
-    E.stop_if(b.not_(E.lt(tv, tf)), E.codes["SUCCESS"], "done")
+    E.stop_if(b.not_(E.lt(tv, tf)), X["SUCCESS"], "done")
+    E.stop_if(b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap)), X["BUFFER_FULL"], "full")
+    E.stop_if(b.icmp_signed(">=", E.ld(nsteps), max_steps), X["MAX_STEPS"], "max_steps")
     hmin = E.mul(const(constants["HMIN_ULPS"] * constants["EPS"]),
                  E.max(E.fabs(tv), E.mul(const(constants["HMIN_SPAN"]), E.fabs(E.sub(tf, t0)))))
-    for cond, code, name in stops:
-        E.stop_if(cond(tv, hv, hmin) if callable(cond) else cond, code, name)
+    E.stop_if(b.and_(adaptive, E.lt(hv, hmin)), small_code, "small")
     reach = b.select(adaptive, E.add(tv, E.mul(const(1.01), hv)), E.add(tv, E.mul(hv, const(1.0 + 1e-9))))
     is_last = E.ge(reach, tf)
     E.st(is_last, last)
     E.st(b.select(is_last, E.sub(tf, tv), hv), h)
+    E.incr(nsteps)
     return tv, E.ld(h)
+
+
+def failure_code(E, last_failure):
+    """The status of a step size below the round-off limit in the stiff steppers: by the last
+    failure (1: NaN, 2: a singular matrix, else the step size itself)."""
+    b, X = E.b, E.codes
+    lf = E.ld(last_failure)
+    return b.select(b.icmp_signed("==", lf, iconst(1)), iconst(X["NON_FINITE"]),
+                    b.select(b.icmp_signed("==", lf, iconst(2)), iconst(X["LINEAR_SOLVE_FAILED"]),
+                             iconst(X["STEP_SIZE_TOO_SMALL"])))
 
 
 def save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate):
@@ -344,3 +355,51 @@ def begin_loop(module, name, n, F, I):
         save_steps=flag("save_steps"), max_steps=E.ld(iargs, I["max_steps"]), adaptive=flag("adaptive"),
         atol=[E.ld(atol_p, k) for k in range(n)], flag=flag)
     return E, a
+
+
+def predictive_step(E, errn, q, hv, hacc, erracc, first, rejected, constants):
+    """Emit :func:`symdyn.solvers.control.predictive_factor` after an accepted step and the
+    bookkeeping around it (as the Rosenbrock and Radau steppers do it): ``first`` and
+    ``rejected`` cleared, ``hacc = h``, ``erracc = max(err, ERRACC_MIN)``, the factor capped at 1
+    right after a rejection.  Returns the factor."""
+    b, K = E.b, constants
+    e_ = E.max(errn, const(1e-10))
+    inv_q = const(1.0 / q)
+    lo, hi = const(1.0 / K["PRED_FACMIN"]), const(1.0 / K["PRED_FACMAX"])
+    quot = E.min(lo, E.max(hi, E.div(E.pow(e_, inv_q), const(K["SAFETY"]))))
+    gus = E.div(E.mul(E.div(E.ld(hacc), hv), E.pow(E.div(E.mul(e_, e_), E.ld(erracc)), inv_q)), const(K["SAFETY"]))
+    gus = E.min(lo, E.max(hi, gus))
+    quot = b.select(b.icmp_signed("!=", E.ld(first), iconst(0)), quot, E.max(quot, gus))
+    fac = E.div(const(1.0), quot)
+    E.st(iconst(0), first)
+    E.st(hv, hacc)
+    E.st(E.max(errn, const(K["ERRACC_MIN"])), erracc)
+    fac = b.select(b.icmp_signed("!=", E.ld(rejected), iconst(0)), E.min(fac, const(1.0)), fac)
+    E.st(iconst(0), rejected)
+    return fac
+
+
+def increment_interpolant(E, n, u, increments, dense, tv, hv):
+    """``interpolate(t_a)`` for :func:`save_output` of the stiff steppers: the state at ``t_a``
+    from increments that carry the step (``explicit.interpolate`` with ``h = 1``), ``u + sum_i
+    b_i(theta) U_i``, zero weights skipped at run time as there."""
+    b = E.b
+
+    def interpolate(ta):
+        theta = E.div(E.sub(ta, tv), hv)
+        weights = []
+        for i in range(len(increments)):
+            acc, pw = const(0.0), theta
+            for j in range(dense.shape[1]):
+                acc = E.add(acc, E.mul(const(dense[i, j]), pw))
+                pw = E.mul(pw, theta)
+            weights.append(E.mul(const(1.0), acc))
+        values = []
+        for k in range(n):
+            acc = E.ld(u, k)
+            for w, inc in zip(weights, increments):
+                acc = b.select(b.fcmp_unordered("!=", w, const(0.0)), E.add(acc, E.mul(w, E.ld(inc, k))), acc)
+            values.append(acc)
+        return values
+
+    return interpolate

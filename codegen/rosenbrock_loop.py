@@ -31,8 +31,10 @@ import llvmlite.ir as ir
 import numpy as np
 
 from .lu_ir import RealField, lu_factor, lu_solve
-from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, first_step, iconst as _i, loop_head,
-                      retry_smaller, save_output, store_state)
+from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, failure_code, first_step, iconst as _i,
+                      loop_head,
+                      increment_interpolant, predictive_step, retry_smaller, save_output,
+                      store_state)
 from .signatures import DOUBLE, I64
 
 F_SLOTS = COMMON_F_SLOTS + ("jnorm", "hacc", "erracc")
@@ -146,16 +148,8 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
 
     # --- loop head ---------------------------------------------------------------------------------
     b.position_at_end(head)
-    lf = E.ld(last_failure)
-    small_code = b.select(b.icmp_signed("==", lf, _i(1)), _i(X["NON_FINITE"]),
-                          b.select(b.icmp_signed("==", lf, _i(2)), _i(X["LINEAR_SOLVE_FAILED"]),
-                                   _i(X["STEP_SIZE_TOO_SMALL"])))
-    tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, [
-        (b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap)), X["BUFFER_FULL"], "full"),
-        (b.icmp_signed(">=", E.ld(counters["NSTEPS"]), max_steps), X["MAX_STEPS"], "max_steps"),
-        (lambda tv_, hv_, hmin: b.and_(adaptive, E.lt(hv_, hmin)), small_code, "small"),
-    ], K)
-    E.incr(counters["NSTEPS"])
+    tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, counters["NSTEPS"], max_steps,
+                       failure_code(E, last_failure), K)
 
     # --- the Jacobian (after an accepted step), df/dt, ||J||_inf --------------------------------------
     jac_blk, jac_done = E.block("jacobian"), E.block("jacobian_done")
@@ -293,24 +287,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     b.position_at_end(ok_blk)
     E.st(_i(0), last_failure)
 
-    def interpolate(ta):  # explicit.interpolate with h = 1 (the increments carry the step)
-        theta = E.div(E.sub(ta, tv), hv)
-        weights = []
-        for i in range(s):
-            acc, pw = _c(0.0), theta
-            for j in range(dense.shape[1]):
-                acc = E.add(acc, E.mul(_c(dense[i, j]), pw))
-                pw = E.mul(pw, theta)
-            weights.append(E.mul(_c(1.0), acc))
-        values = []
-        for k in range(n):
-            acc = E.ld(u, k)
-            for i in range(s):
-                w = weights[i]
-                acc = b.select(b.fcmp_unordered("!=", w, _c(0.0)), E.add(acc, E.mul(w, E.ld(U[i], k))), acc)
-            values.append(acc)
-        return values
-
+    interpolate = increment_interpolant(E, n, u, U, dense, tv, hv)
     save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate)
     for k in range(n):
         E.st(E.ld(unew, k), u, k)
@@ -318,20 +295,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     E.st(t_new, t)
     E.st(one_bit, need_jac)
     E.incr(counters["NACCEPT"])
-    # control.predictive_factor
-    e_ = E.max(errn, _c(1e-10))
-    inv_q = _c(1.0 / q)
-    lo, hi = _c(1.0 / K["PRED_FACMIN"]), _c(1.0 / K["PRED_FACMAX"])
-    quot = E.min(lo, E.max(hi, E.div(E.pow(e_, inv_q), _c(K["SAFETY"]))))
-    gus = E.div(E.mul(E.div(E.ld(hacc), hv), E.pow(E.div(E.mul(e_, e_), E.ld(erracc)), inv_q)), _c(K["SAFETY"]))
-    gus = E.min(lo, E.max(hi, gus))
-    quot = b.select(b.icmp_signed("!=", E.ld(first), _i(0)), quot, E.max(quot, gus))
-    fac = E.div(_c(1.0), quot)
-    E.st(_i(0), first)
-    E.st(hv, hacc)
-    E.st(E.max(errn, _c(K["ERRACC_MIN"])), erracc)
-    fac = b.select(b.icmp_signed("!=", E.ld(rejected), _i(0)), E.min(fac, _c(1.0)), fac)
-    E.st(_i(0), rejected)
+    fac = predictive_step(E, errn, q, hv, hacc, erracc, first, rejected, K)
     test_blk, tested = E.block("nonstiff_test"), E.block("nonstiff_tested")
     b.cbranch(E.gt(nonstiff_bound, _c(0.0)), test_blk, tested)
     b.position_at_end(test_blk)
