@@ -463,7 +463,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     retcode = _RETCODES[code]
     sol = Solution(ts, us, retcode, (retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
-    sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
+    sol.reasons = lambda: [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
     return sol
 
 
