@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def _cache_key(content_key: str, tm, opt_level: int) -> str:
     return h.hexdigest()
 
 
+#: LLVM's parse, optimisation and code generation run under this lock: llvmlite's global context
+#: is not safe to use from two threads at once (two threads solving the same model for the first
+#: time would both compile)
+LLVM_LOCK = threading.RLock()
+
+
 class NativeModule:
     """A JIT-compiled module: ``address(name)`` of each function, the IR and the assembly.
 
@@ -76,6 +83,10 @@ class NativeModule:
     """
 
     def __init__(self, module: ir.Module, opt_level: int = 2, cache_key: str | None = None):
+        with LLVM_LOCK:
+            self._compile(module, opt_level, cache_key)
+
+    def _compile(self, module, opt_level, cache_key):
         self.timings = {}
         tm = _target_machine(opt_level)
         module.triple = tm.triple
@@ -112,6 +123,11 @@ class NativeModule:
         >>> NativeModule.load("no module has this key") is None
         True
         """
+        with LLVM_LOCK:
+            return cls._load(cache_key, opt_level)
+
+    @classmethod
+    def _load(cls, cache_key, opt_level):
         t0 = time.perf_counter()
         tm = _target_machine(opt_level)
         path = _object_path(cache_key, tm, opt_level)

@@ -249,3 +249,19 @@ def test_non_autonomous_model_gives_the_same_numbers(method):
     t = np.array([float(s["t"]) for s in v["samples"]])
     exact = float(v["samples"][int(np.flatnonzero(t == 10.0)[0])]["u"][0])
     assert abs(a.u[-1, 0] - exact) < 1e-6
+
+
+def test_threads_solving_a_new_model_at_once_get_one_loop(tmp_path, monkeypatch):
+    """Eight threads ask for the same loop at once: it is compiled once (LLVM under a lock) and
+    every thread's solve gives the same numbers -- no thread runs code another one freed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("SYMDYN_CACHE_DIR", str(tmp_path))
+    cm = sd.compile(models.get("lorenz").build())
+    tab = EXPLICIT_METHODS["dp5"]
+    with ThreadPoolExecutor(8) as pool:
+        addresses = list(pool.map(lambda _: erk_address(cm, tab), range(8)))
+        sols = list(pool.map(lambda _: cm.solve((0.0, 5.0), method="dp5", saveat=[5.0]), range(8)))
+    assert len(set(addresses)) == 1 and addresses[0] > 0
+    assert len(list(tmp_path.glob("*.o"))) == 1
+    assert all(np.array_equal(s.u, sols[0].u) for s in sols)

@@ -21,7 +21,7 @@ import codegen
 from codegen.erk import ERKSpec, build_erk
 from codegen.radau_loop import RadauSpec, build_radau, work_layout
 from codegen.rosenbrock_loop import RosenbrockSpec, build_rosenbrock
-from codegen.module import NativeModule
+from codegen.module import LLVM_LOCK, NativeModule
 
 from . import _status as st
 from . import control
@@ -120,7 +120,12 @@ def _address(cm, tab, needs, build):
     except TypeError:
         return 0
     entry = loops.get(tab.name)
-    if entry is None or entry[0] is None:
+    if entry is not None and entry[0] is not None:
+        return entry[1]
+    with LLVM_LOCK:  # one thread builds; a module in use is never replaced (its code would be freed)
+        entry = loops.get(tab.name)
+        if entry is not None and entry[0] is not None:
+            return entry[1]
         requests = 1 if entry is None else entry[1] + 1
         module, keepalive = _functions_module(cm, tab, programs)
         key = _content_key(str(module), cm, tab, n)
