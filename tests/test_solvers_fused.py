@@ -265,3 +265,24 @@ def test_threads_solving_a_new_model_at_once_get_one_loop(tmp_path, monkeypatch)
     assert len(set(addresses)) == 1 and addresses[0] > 0
     assert len(list(tmp_path.glob("*.o"))) == 1
     assert all(np.array_equal(s.u, sols[0].u) for s in sols)
+
+
+def test_a_loop_that_cannot_be_emitted_falls_back_to_the_numba_stepper(monkeypatch):
+    """An emitter's failure (here: a simulated CodegenError) warns once and the solves run the
+    numba stepper, with its numbers; it is not retried at every solve."""
+    from symdyn.errors import CodegenError
+    from symdyn.solvers import fused
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise CodegenError("simulated emitter bug")
+
+    monkeypatch.setattr(fused, "build_erk", broken)
+    cm = sd.compile(models.get("lotka_volterra").build())
+    ref = cm.solve((0.0, 5.0), method="dp5", fused=None)
+    with pytest.warns(RuntimeWarning, match="simulated emitter bug"):
+        sols = [cm.solve((0.0, 5.0), method="dp5") for _ in range(4)]
+    assert len(calls) == 1
+    assert all(np.array_equal(s.u, ref.u) for s in sols)

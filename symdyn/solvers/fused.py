@@ -18,6 +18,7 @@ above, the unrolled code outgrows the instruction cache (POLLU, 20 states: 655 a
 from __future__ import annotations
 
 import hashlib
+import warnings
 import weakref
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from codegen.erk import ERKSpec, build_erk
 from codegen.radau_loop import RadauSpec, build_radau, work_layout
 from codegen.rosenbrock_loop import RosenbrockSpec, build_rosenbrock
 from codegen.module import LLVM_LOCK, NativeModule
+from symdyn.errors import CodegenError
 
 from . import _status as st
 from . import control
@@ -126,8 +128,8 @@ def _address(cm, tab, needs, build):
     except TypeError:
         return 0
     entry = loops.get(tab.name)
-    if entry is not None and entry[0] is not None:
-        return entry[1]
+    if entry is not None and (entry[0] is not None or (entry[1] < 0 and not build)):
+        return entry[1] if entry[0] is not None else 0  # built, or failed to build: not again
     with LLVM_LOCK:  # one thread builds; a module in use is never replaced (its code would be freed)
         entry = loops.get(tab.name)
         if entry is not None and entry[0] is not None:
@@ -137,7 +139,14 @@ def _address(cm, tab, needs, build):
         key = _content_key(str(module), cm, tab, n)
         native = NativeModule.load(key, OPT_LEVEL)
         if native is None and (build or requests >= COMPILE_AT_SOLVE):
-            native = _build(module, keepalive, cm, tab, n, key)
+            try:
+                native = _build(module, keepalive, cm, tab, n, key)
+            except (CodegenError, ValueError) as exc:  # an emitter's bug must not fail a solve
+                warnings.warn(f"symdyn: no emitted {tab.name} loop for model {getattr(cm, 'name', '?')!r} "
+                              f"({exc}); its numba stepper runs instead (the same method)", RuntimeWarning,
+                              stacklevel=2)
+                loops[tab.name] = (None, -1 << 62)  # never asked again in this process
+                return 0
         if native is None:
             loops[tab.name] = (None, requests)
             return 0
