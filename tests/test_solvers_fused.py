@@ -267,11 +267,13 @@ def test_threads_solving_a_new_model_at_once_get_one_loop(tmp_path, monkeypatch)
     assert all(np.array_equal(s.u, sols[0].u) for s in sols)
 
 
-def test_a_loop_that_cannot_be_emitted_falls_back_to_the_numba_stepper(monkeypatch):
+def test_a_loop_that_cannot_be_emitted_falls_back_to_the_numba_stepper(tmp_path, monkeypatch):
     """An emitter's failure (here: a simulated CodegenError) warns once and the solves run the
     numba stepper, with its numbers; it is not retried at every solve."""
     from symdyn.errors import CodegenError
     from symdyn.solvers import fused
+
+    monkeypatch.setenv("SYMDYN_CACHE_DIR", str(tmp_path))  # an empty cache: the loop must be built
 
     calls = []
 
