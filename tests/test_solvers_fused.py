@@ -288,3 +288,15 @@ def test_a_loop_that_cannot_be_emitted_falls_back_to_the_numba_stepper(tmp_path,
         sols = [cm.solve((0.0, 5.0), method="dp5") for _ in range(4)]
     assert len(calls) == 1
     assert all(np.array_equal(s.u, ref.u) for s in sols)
+
+
+def test_radau_loop_only_for_the_smallest_models():
+    from symdyn.solvers.fused import RADAU_MAX_N
+
+    m = sd.Model("chain")
+    xs = m.states(" ".join(f"x{i}" for i in range(RADAU_MAX_N)), init=[1.0] * RADAU_MAX_N)
+    for i, x in enumerate(xs):
+        m.eq(sd.D(x), -(i + 1) * x + (xs[i - 1] if i else 0))
+    cm = sd.compile(m)
+    assert radau_address(cm, RADAU_METHODS["radau5"]) == 0
+    assert rosenbrock_address(cm, ROSENBROCK_METHODS["rodas5p"]) > 0

@@ -12,8 +12,9 @@ Compiling a loop takes 0.1 s (DOP853 for Lorenz) to 0.9 s (Radau5 for HIRES).  S
 with ``build=False``: the loop comes from memory, from the disk cache
 (:func:`codegen.module.object_cache_dir`, keyed by :func:`_content_key`), or -- at the
 :data:`COMPILE_AT_SOLVE`-th solve of the model and method in the process -- from a compilation;
-otherwise the solve runs the numba stepper.  Only for models below :data:`FUSED_MAX_N` states:
-above, the unrolled code outgrows the instruction cache (POLLU, 20 states: 655 against 572 us).
+otherwise the solve runs the numba stepper.  Only for models below :data:`FUSED_MAX_N` states
+(:data:`RADAU_MAX_N` for Radau5): above, the unrolled code outgrows the instruction cache (POLLU,
+20 states: 655 against 572 us) and takes seconds to compile.
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ from .rosenbrock import CBRT_EPS, FAC_SINGULAR, NONSTIFF_STEPS
 
 #: models with fewer states get the emitted loop
 FUSED_MAX_N = STAGE_OUTER_N
+#: ... and for Radau5 fewer than this: its unrolled real and complex LUs grow as n**3 (a 12-state
+#: model: 2.2 s to compile, then 87 us per solve against numba's 86; HIRES, 8 states: 128 against
+#: 162 us)
+RADAU_MAX_N = 10
 
 _CONSTANTS = dict(SAFETY=control.SAFETY, FACMIN=control.FACMIN, FACMAX=control.FACMAX,
                   FAC_NONFINITE=control.FAC_NONFINITE, ERROLD_MIN=control.ERROLD_MIN,
@@ -119,7 +124,8 @@ def _address(cm, tab, needs, build):
     last only with ``build`` or at the :data:`COMPILE_AT_SOLVE`-th request; else 0."""
     programs = getattr(cm, "programs", None)
     n = getattr(cm, "n", FUSED_MAX_N)
-    if not programs or needs not in programs or "rhs" not in programs or n >= FUSED_MAX_N:
+    limit = RADAU_MAX_N if _family(tab) == "radau" else FUSED_MAX_N
+    if not programs or needs not in programs or "rhs" not in programs or n >= limit:
         return 0
     try:
         loops = _LOOPS[cm]
