@@ -1,11 +1,14 @@
-"""Pieces shared by the emitted time loops (:mod:`codegen.erk`, :mod:`codegen.rosenbrock_loop`).
+"""Pieces shared by the emitted time loops (:mod:`codegen.erk`, :mod:`codegen.rosenbrock_loop`,
+:mod:`codegen.radau_loop`).
 
 :class:`LoopEmitter` holds the builder helpers -- scalar variables as allocas (LLVM's
 mem2reg/SROA turn them into registers), float arithmetic without fast-math flags, intrinsics,
 linear combinations with constant weights, and the exits to the status block.  The functions
-emit what both loops do the same way as their numba steppers: the first step size
-(:func:`first_step`), the loop head (:func:`loop_head`), the output of an accepted step
-(:func:`save_output`) and the state stored on exit (:func:`store_state`).
+emit what the loops do the same way as their numba steppers: the function and its common inputs
+(:func:`begin_loop`), the first step size (:func:`first_step`), the loop head (:func:`loop_head`,
+:func:`failure_code`), a failed step retried smaller (:func:`retry_smaller`), the output of an
+accepted step (:func:`save_output`, :func:`increment_interpolant`), the predictive step-size
+controller (:func:`predictive_step`) and the state stored on exit (:func:`store_state`).
 
 >>> import llvmlite.ir as ir
 >>> from codegen.signatures import FUNCTION_TYPE
