@@ -41,8 +41,8 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 import numpy as np
 
-from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, first_step, iconst as _i, loop_head,
-                      retry_smaller, save_output, store_state)
+from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, first_step, iconst as _i,
+                      loop_head, retry_smaller, save_output, state_vars, store_state)
 from .signatures import DOUBLE, I64
 
 #: slots of ``fargs``: inputs, then the loop state carried between calls
@@ -107,21 +107,16 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     unew = E.array(n, "unew")
     ytmp = E.array(n, "ytmp")
     ysti = E.array(n, "ysti")
-    counters = {key: E.var(I64, key.lower(), E.ld(stats_p, X[key])) for key in ("NFEV", "NSTEPS", "NACCEPT",
-                                                                               "NREJECT")}
-    E.exits(E.var(I64, "status", _i(X["SUCCESS"])), E.block("exit"), X)
+    counters = counter_vars(E, stats_p, X, ("NFEV", "NSTEPS", "NACCEPT", "NREJECT"))
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
     # the loop state (the caller's values: t = t0, h = 0, errold = ERROLD_MIN, m = saved points,
     # zeros on a first call)
-    t = E.var(DOUBLE, "t", E.ld(fargs, F["t"]))
-    h = E.var(DOUBLE, "h", E.ld(fargs, F["h"]))
-    errold = E.var(DOUBLE, "errold", E.ld(fargs, F["errold"]))
-    m = E.var(I64, "m", E.ld(iargs, I["m"]))
-    rejected = E.var(I64, "rejected", E.ld(iargs, I["rejected"]))
-    last_nf = E.var(I64, "last_nonfinite", E.ld(iargs, I["last_nonfinite"]))
-    stiff_hits = E.var(I64, "stiff_hits", E.ld(iargs, I["stiff_hits"]))
-    nonstiff_run = E.var(I64, "nonstiff_run", E.ld(iargs, I["nonstiff_run"]))
+    fv = state_vars(E, fargs, F, ("t", "h", "errold"), DOUBLE)
+    iv = state_vars(E, iargs, I, ("m", "rejected", "last_nonfinite", "stiff_hits", "nonstiff_run"), I64)
+    t, h, errold = fv["t"], fv["h"], fv["errold"]
+    m, rejected, last_nf, stiff_hits, nonstiff_run = (iv[k] for k in ("m", "rejected", "last_nonfinite",
+                                                                       "stiff_hits", "nonstiff_run"))
     last = E.var(ir.IntType(1), "last")
     head = E.block("head")
 
@@ -299,9 +294,5 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
               "stiff")
     b.branch(head)
 
-    store_state(E, n, [(u, u_out), (K[0], k0_io)],
-                [(t, fargs, F["t"]), (h, fargs, F["h"]), (errold, fargs, F["errold"]), (m, iargs, I["m"]),
-                 (rejected, iargs, I["rejected"]), (last_nf, iargs, I["last_nonfinite"]),
-                 (stiff_hits, iargs, I["stiff_hits"]), (nonstiff_run, iargs, I["nonstiff_run"])],
-                counters, stats_p)
+    store_state(E, n, [(u, u_out), (K[0], k0_io)], [(fv, fargs, F), (iv, iargs, I)], counters, stats_p)
     return fn

@@ -80,10 +80,16 @@ class LoopEmitter:
             return self.b.alloca(ir.ArrayType(DOUBLE, size), name=name)
 
     def at(self, ptr, k):
-        """Pointer to element ``k`` of a double pointer or an alloca'd array."""
+        """Pointer to element ``k`` (an int, or a run-time int64 value) of a double pointer or an
+        alloca'd array."""
+        index = k if isinstance(k, ir.Value) else iconst(k)
         if isinstance(ptr.type.pointee, ir.ArrayType):
-            return self.b.gep(ptr, [iconst(0), iconst(k)], inbounds=True)
-        return self.b.gep(ptr, [iconst(k)], inbounds=True)
+            return self.b.gep(ptr, [iconst(0), index], inbounds=True)
+        return self.b.gep(ptr, [index], inbounds=True)
+
+    def index(self, base, k):
+        """``base + k`` for a constant ``base``: an int, or an int64 value when ``k`` is one."""
+        return base + k if isinstance(k, int) else self.b.add(iconst(base), k)
 
     def ld(self, ptr, k=None):
         return self.b.load(ptr if k is None else self.at(ptr, k))
@@ -91,11 +97,6 @@ class LoopEmitter:
     def st(self, value, ptr, k=None):
         self.b.store(value, ptr if k is None else self.at(ptr, k))
 
-    def ld_dyn(self, ptr, index):
-        return self.b.load(self.b.gep(ptr, [index], inbounds=True))
-
-    def st_dyn(self, value, ptr, index):
-        self.b.store(value, self.b.gep(ptr, [index], inbounds=True))
 
     def incr(self, slot, by=1):
         self.st(self.b.add(self.ld(slot), iconst(by)), slot)
@@ -273,11 +274,11 @@ def save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpo
     def store_row(mv, values):
         row = b.mul(mv, iconst(n))
         for k in range(n):
-            E.st_dyn(values[k], us, b.add(row, iconst(k)))
+            E.st(values[k], us, b.add(row, iconst(k)))
 
     b.position_at_end(steps_blk)
     mv = E.ld(m)
-    E.st_dyn(t_new, ts, mv)
+    E.st(t_new, ts, mv)
     store_row(mv, [E.ld(unew, k) for k in range(n)])
     E.st(b.add(mv, iconst(1)), m)
     b.branch(done)
@@ -287,10 +288,10 @@ def save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpo
     more, body = E.block("save_more"), E.block("save_body")
     b.cbranch(b.icmp_signed("<", mv, nsave), more, done)
     b.position_at_end(more)
-    ta = E.ld_dyn(saveat, mv)
+    ta = E.ld(saveat, mv)
     b.cbranch(E.le(ta, t_new), body, done)
     b.position_at_end(body)
-    E.st_dyn(ta, ts, mv)
+    E.st(ta, ts, mv)
     exact, interp, saved = E.block("save_exact"), E.block("save_interp"), E.block("saved")
     b.cbranch(b.fcmp_ordered("==", ta, t_new), exact, interp)
     b.position_at_end(exact)
@@ -305,16 +306,31 @@ def save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpo
     b.position_at_end(done)
 
 
-def store_state(E, n, vectors, scalars, counters, stats_p):
+def state_vars(E, ptr, slots, names, ty):
+    """``{name: variable}``, each started from ``ptr[slots[name]]`` (the loop state a call
+    receives; :func:`store_state` writes it back)."""
+    return {name: E.var(ty, name, E.ld(ptr, slots[name])) for name in names}
+
+
+def counter_vars(E, stats_p, codes, keys):
+    """The counters ``keys`` as variables started from ``stats_p``, and the status variable and
+    exit block (:meth:`LoopEmitter.exits`) with ``codes``."""
+    counters = {key: E.var(I64, key.lower(), E.ld(stats_p, codes[key])) for key in keys}
+    E.exits(E.var(I64, "status", iconst(codes["SUCCESS"])), E.block("exit"), codes)
+    return counters
+
+
+def store_state(E, n, vectors, saved, counters, stats_p):
     """Emit the exit block's body: copy the local vectors back (``vectors``: (local array, caller
-    pointer) pairs), the scalar state (``scalars``: (variable, caller pointer, slot) triples), the
-    counters into ``stats_p`` at their slots; return the status."""
+    pointer) pairs), the loop state (``saved``: (:func:`state_vars`' dict, caller pointer, slots)
+    triples), the counters into ``stats_p`` at their slots; return the status."""
     E.b.position_at_end(E.exit_blk)
     for local, out in vectors:
         for k in range(n):
             E.st(E.ld(local, k), out, k)
-    for var, ptr, slot in scalars:
-        E.st(E.ld(var), E.at(ptr, slot))
+    for variables, ptr, slots in saved:
+        for name, var in variables.items():
+            E.st(E.ld(var), E.at(ptr, slots[name]))
     for key, var in counters.items():
         E.st(E.ld(var), E.at(stats_p, E.codes[key]))
     E.b.ret(E.ld(E.status))

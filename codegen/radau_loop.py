@@ -17,15 +17,15 @@ RADAU5 maps them (the numba entry does it), with ``fnewt`` in ``fargs``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
 import numpy as np
 
-from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, failure_code, first_step, iconst as _i,
-                      loop_head,
-                      increment_interpolant, predictive_step, retry_smaller, save_output,
-                      store_state)
+from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, failure_code,
+                      first_step, iconst as _i, increment_interpolant, loop_head, predictive_step,
+                      retry_smaller, save_output, state_vars, store_state)
 from .lu_ir import ComplexField, RealField, lu_factor, lu_solve
 from .signatures import DOUBLE, I64
 
@@ -39,9 +39,10 @@ RADAU_CONSTANTS = dict(NIT=7, THET=1e-3, QUOT1=1.0, QUOT2=1.2, FAC_DIVERGED=0.5,
                        FAC_FIRST_REJECT=0.1, THETA_DIVERGE=0.99)
 
 
+@functools.lru_cache(maxsize=64)  # asked at every solve (the numba entry's work array): make it once
 def work_layout(n: int, nnz: int) -> dict:
     """Offsets (in doubles) of the parts of the work array for ``n`` states and ``nnz`` Jacobian
-    values, and its ``size``."""
+    values, and its ``size`` (a shared dict: read it, do not change it)."""
     parts = [("fx", n), ("zold", 3 * n), ("vals", max(nnz, 1)), ("e1", n * n), ("e2re", n * n), ("e2im", n * n),
              ("piv1", n), ("piv2", n)]
     out, off = {}, 0
@@ -97,20 +98,15 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     t0, tf, rtol, nsave, cap = a.t0, a.tf, a.rtol, a.nsave, a.cap
     save_steps, max_steps, adaptive, atol = a.save_steps, a.max_steps, a.adaptive, a.atol
     fnewt = E.ld(fargs, F["fnewt"])
-    true = ir.Constant(ir.IntType(1), 1)
 
     def wptr(part, k):  # pointer to work[part + k]; k may be a run-time int64
-        if isinstance(k, int):
-            return E.at(work, L[part] + k)
-        return b.gep(work, [b.add(_i(L[part]), k)], inbounds=True)
+        return E.at(work, E.index(L[part], k))
 
-    def e1_at(col, row):
-        return wptr("e1", col * n + row) if isinstance(row, int) else wptr("e1", b.add(_i(col * n), row))
+    def e1_at(col, row):  # E1[col, row], column-major in the work array
+        return wptr("e1", E.index(col * n, row))
 
     def e2_at(col, row):
-        if isinstance(row, int):
-            return wptr("e2re", col * n + row), wptr("e2im", col * n + row)
-        k = b.add(_i(col * n), row)
+        k = E.index(col * n, row)
         return wptr("e2re", k), wptr("e2im", k)
 
     u, unew, ytmp, f2, err, scal, dw1 = (E.array(n, nm) for nm in ("u", "unew", "ytmp", "f2", "err", "scal", "dw1"))
@@ -118,15 +114,11 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     Z = [E.array(n, f"Z{i}") for i in range(s)]
     Wt = [E.array(n, f"Wt{i}") for i in range(s)]
     Fs = [E.array(n, f"F{i}") for i in range(s)]
-    counters = {key: E.var(I64, key.lower(), E.ld(stats_p, X[key]))
-                for key in ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU")}
-    E.exits(E.var(I64, "status", _i(X["SUCCESS"])), E.block("exit"), X)
+    counters = counter_vars(E, stats_p, X, ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU"))
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
-    fv = {key: E.var(DOUBLE, key, E.ld(fargs, F[key])) for key in ("t", "h", "h_lu", "hold", "hacc", "erracc",
-                                                                  "faccon", "theta")}
-    iv = {key: E.var(I64, key, E.ld(iargs, I[key])) for key in ("m", "need_jac", "caljac", "first", "rejected",
-                                                             "have_old", "last_failure")}
+    fv = state_vars(E, fargs, F, ("t", "h", "h_lu", "hold", "hacc", "erracc", "faccon", "theta"), DOUBLE)
+    iv = state_vars(E, iargs, I, ("m", "need_jac", "caljac", "first", "rejected", "have_old", "last_failure"), I64)
     t, h, h_lu, hold, hacc, erracc, faccon, theta = (fv[k] for k in ("t", "h", "h_lu", "hold", "hacc", "erracc",
                                                                      "faccon", "theta"))
     m, need_jac, caljac, first, rejected, have_old, last_failure = (iv[k] for k in (
@@ -159,7 +151,7 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     b.position_at_end(init_blk)
     call(rhs, t0, u, fx_ptr())
     E.incr(counters["NFEV"])
-    ok_init = b.and_(E.finite(load_fx(0)), true)
+    ok_init = E.finite(load_fx(0))
     for k in range(1, n):
         ok_init = b.and_(ok_init, E.finite(load_fx(k)))
     good0 = E.block("init_step")
@@ -240,15 +232,10 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     p2 = [b.fptosi(E.ld(wptr("piv2", k)), I64) for k in range(n)]
 
     def solve_real(vec):
-        lu_solve(E, R, e1_at, n, p1, lambda k: E.at(vec, k) if isinstance(k, int)
-                 else b.gep(vec, [_i(0), k], inbounds=True))
+        lu_solve(E, R, e1_at, n, p1, lambda k: E.at(vec, k))
 
     def solve_complex():
-        def at(k):
-            if isinstance(k, int):
-                return E.at(vre, k), E.at(vim, k)
-            return b.gep(vre, [_i(0), k], inbounds=True), b.gep(vim, [_i(0), k], inbounds=True)
-        lu_solve(E, CF, e2_at, n, p2, at)
+        lu_solve(E, CF, e2_at, n, p2, lambda k: (E.at(vre, k), E.at(vim, k)))
 
     # --- starting values: the previous collocation polynomial, or zero -----------------------------------
     old_blk, zero_blk, started = E.block("extrapolate"), E.block("zero_start"), E.block("started")
@@ -489,7 +476,5 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     setv(need_jac, b.zext(E.gt(th_now, _c(K["THET"])), I64))
     b.branch(head)
 
-    store_state(E, n, [(u, u_out)],
-                [(fv[k], fargs, F[k]) for k in fv] + [(iv[k], iargs, I[k]) for k in iv],
-                counters, stats_p)
+    store_state(E, n, [(u, u_out)], [(fv, fargs, F), (iv, iargs, I)], counters, stats_p)
     return E.fn

@@ -31,10 +31,9 @@ import llvmlite.ir as ir
 import numpy as np
 
 from .lu_ir import RealField, lu_factor, lu_solve
-from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, failure_code, first_step, iconst as _i,
-                      loop_head,
-                      increment_interpolant, predictive_step, retry_smaller, save_output,
-                      store_state)
+from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, failure_code,
+                      first_step, iconst as _i, increment_interpolant, loop_head, predictive_step,
+                      retry_smaller, save_output, state_vars, store_state)
 from .signatures import DOUBLE, I64
 
 F_SLOTS = COMMON_F_SLOTS + ("jnorm", "hacc", "erracc")
@@ -98,23 +97,16 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     vals = E.array(max(nnz, 1), "jvals")
     W = E.array(n * n, "W")  # W[col*n + row], column-major like numba's W[col, row]
     piv = [E.var(I64, f"piv{k}") for k in range(n)]
-    counters = {key: E.var(I64, key.lower(), E.ld(stats_p, X[key]))
-                for key in ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU")}
-    E.exits(E.var(I64, "status", _i(X["SUCCESS"])), E.block("exit"), X)
+    counters = counter_vars(E, stats_p, X, ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU"))
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
         E.st(_c(0.0), dT, k)  # numba's np.zeros: used unset on autonomous problems only with d = 0
-    t = E.var(DOUBLE, "t", E.ld(fargs, F["t"]))
-    h = E.var(DOUBLE, "h", E.ld(fargs, F["h"]))
-    jnorm = E.var(DOUBLE, "jnorm", E.ld(fargs, F["jnorm"]))
-    hacc = E.var(DOUBLE, "hacc", E.ld(fargs, F["hacc"]))
-    erracc = E.var(DOUBLE, "erracc", E.ld(fargs, F["erracc"]))
-    m = E.var(I64, "m", E.ld(iargs, I["m"]))
+    fv = state_vars(E, fargs, F, ("t", "h", "jnorm", "hacc", "erracc"), DOUBLE)
+    iv = state_vars(E, iargs, I, ("m", "rejected", "first", "last_failure", "nonstiff_run"), I64)
+    t, h, jnorm, hacc, erracc = (fv[k] for k in ("t", "h", "jnorm", "hacc", "erracc"))
+    m, rejected, first, last_failure, nonstiff_run = (iv[k] for k in ("m", "rejected", "first", "last_failure",
+                                                                      "nonstiff_run"))
     need_jac = E.var(ir.IntType(1), "need_jac", one_bit)  # (a resumed call always follows an accepted step)
-    rejected = E.var(I64, "rejected", E.ld(iargs, I["rejected"]))
-    first = E.var(I64, "first", E.ld(iargs, I["first"]))
-    last_failure = E.var(I64, "last_failure", E.ld(iargs, I["last_failure"]))
-    nonstiff_run = E.var(I64, "nonstiff_run", E.ld(iargs, I["nonstiff_run"]))
     last = E.var(ir.IntType(1), "last")
     head = E.block("head")
 
@@ -122,9 +114,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
         b.call(fn_, [tv, E.at(y, 0), p, E.at(out, 0)])
 
     def w_at(col, row):  # pointer to W[col, row]; row may be a run-time index
-        if isinstance(row, int):
-            return E.at(W, col * n + row)
-        return b.gep(W, [_i(0), b.add(_i(col * n), row)], inbounds=True)
+        return E.at(W, E.index(col * n, row))
 
     # --- first call: f(t0, u0) and the first step ----------------------------------------------
     init_blk, load_blk = E.block("init"), E.block("load_state")
@@ -209,7 +199,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     pivs = [E.ld(piv[k]) for k in range(n)]
 
     def lu_solve_in(x):
-        lu_solve(E, R, w_at, n, pivs, lambda k: E.at(x, k) if isinstance(k, int) else b.gep(x, [_i(0), k], inbounds=True))
+        lu_solve(E, R, w_at, n, pivs, lambda k: E.at(x, k))
 
     for i in range(s):
         if i == 0:
@@ -308,10 +298,5 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     E.st(b.select(adaptive, E.mul(hv, fac), hv), h)
     b.branch(head)
 
-    store_state(E, n, [(u, u_out), (fx, fx_io)],
-                [(t, fargs, F["t"]), (h, fargs, F["h"]), (jnorm, fargs, F["jnorm"]), (hacc, fargs, F["hacc"]),
-                 (erracc, fargs, F["erracc"]), (m, iargs, I["m"]), (rejected, iargs, I["rejected"]),
-                 (first, iargs, I["first"]), (last_failure, iargs, I["last_failure"]),
-                 (nonstiff_run, iargs, I["nonstiff_run"])],
-                counters, stats_p)
+    store_state(E, n, [(u, u_out), (fx, fx_io)], [(fv, fargs, F), (iv, iargs, I)], counters, stats_p)
     return fn

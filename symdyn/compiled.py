@@ -70,8 +70,10 @@ class CompiledModel:
     ``addresses`` (native function addresses), ``timings`` (seconds per stage).
     """
 
-    def __init__(self, model: Model, rewritten: Model, programs: dict, pattern, native, timings):
+    def __init__(self, model: Model, rewritten: Model, programs: dict, pattern, native, timings,
+                 fastmath: bool = False):
         self.model = rewritten
+        self.fastmath = fastmath  # how the functions were compiled (the emitted loops compile them again)
         self.source_model = model
         self.name = model.name
         self.programs = programs
@@ -316,6 +318,4 @@ def compile(model: Model, *, jacobian: bool = True, opt_level: int = 2, fastmath
                                        fastmath=fastmath)
     t3 = time.perf_counter()
     timings.update(rewrite=t1 - t0, lower=t2 - t1, codegen=t3 - t2, **native.timings)
-    cm = CompiledModel(model, rewritten, fn_programs, pattern, native, timings)
-    cm.fastmath = fastmath  # the solvers' emitted loops compile the functions again, the same way
-    return cm
+    return CompiledModel(model, rewritten, fn_programs, pattern, native, timings, fastmath)

@@ -60,7 +60,7 @@ _CODES = dict(SUCCESS=st.SUCCESS, MAX_STEPS=st.MAX_STEPS, STEP_SIZE_TOO_SMALL=st
               NSTEPS=st.NSTEPS, NACCEPT=st.NACCEPT, NREJECT=st.NREJECT, LINEAR_SOLVE_FAILED=st.LINEAR_SOLVE_FAILED,
               NONSTIFF=st.NONSTIFF, NJEV=st.NJEV, NLU=st.NLU)
 
-# compiled model -> {method name: (NativeModule, address)}; the modules live as long as the model
+# compiled model -> {method name: entry (see _address)}; the modules live as long as the model
 _LOOPS = weakref.WeakKeyDictionary()
 
 
@@ -119,45 +119,60 @@ def radau_work_size(cm) -> int:
 COMPILE_AT_SOLVE = 2
 
 
+#: a ``_LOOPS`` entry for a loop that is not emitted: not applicable, or it failed to build
+_NEVER = "never"
+
+
 def _address(cm, tab, needs, build):
     """The loop's address from (in this order) memory, the disk cache, or a compilation -- the
-    last only with ``build`` or at the :data:`COMPILE_AT_SOLVE`-th request; else 0."""
-    programs = getattr(cm, "programs", None)
-    n = getattr(cm, "n", FUSED_MAX_N)
-    limit = RADAU_MAX_N if _family(tab) == "radau" else FUSED_MAX_N
-    if not programs or needs not in programs or "rhs" not in programs or n >= limit:
-        return 0
+    last only with ``build`` or at the :data:`COMPILE_AT_SOLVE`-th request; else 0.
+
+    ``_LOOPS[cm][method]`` is ``(NativeModule, address)`` once built, the number of requests
+    while the loop is not, or :data:`_NEVER`."""
     try:
-        loops = _LOOPS[cm]
-    except KeyError:
-        loops = _LOOPS[cm] = {}
-    except TypeError:
+        loops = _LOOPS.get(cm)
+    except TypeError:  # not weakly referenceable: not a compiled model
         return 0
-    entry = loops.get(tab.name)
-    if entry is not None and (entry[0] is not None or (entry[1] < 0 and not build)):
-        return entry[1] if entry[0] is not None else 0  # built, or failed to build: not again
+    entry = loops.get(tab.name) if loops is not None else None
+    if type(entry) is tuple:
+        return entry[1]
+    if entry is _NEVER:
+        return 0
     with LLVM_LOCK:  # one thread builds; a module in use is never replaced (its code would be freed)
-        entry = loops.get(tab.name)
-        if entry is not None and entry[0] is not None:
-            return entry[1]
-        requests = 1 if entry is None else entry[1] + 1
-        module, keepalive = _functions_module(cm, tab, programs)
-        key = _content_key(str(module), cm, tab, n)
-        native = NativeModule.load(key, OPT_LEVEL)
-        if native is None and (build or requests >= COMPILE_AT_SOLVE):
-            try:
-                native = _build(module, keepalive, cm, tab, n, key)
-            except (CodegenError, ValueError) as exc:  # an emitter's bug must not fail a solve
-                warnings.warn(f"symdyn: no emitted {tab.name} loop for model {getattr(cm, 'name', '?')!r} "
-                              f"({exc}); its numba stepper runs instead (the same method)", RuntimeWarning,
-                              stacklevel=2)
-                loops[tab.name] = (None, -1 << 62)  # never asked again in this process
-                return 0
-        if native is None:
-            loops[tab.name] = (None, requests)
+        return _resolve(_LOOPS.setdefault(cm, {}), cm, tab, needs, build)
+
+
+def _resolve(loops, cm, tab, needs, build):
+    """:func:`_address`'s slow path, under the lock."""
+    entry = loops.get(tab.name)
+    if type(entry) is tuple:
+        return entry[1]
+    if entry is _NEVER:
+        return 0
+    programs = getattr(cm, "programs", None)
+    n = getattr(cm, "n", None)
+    limit = RADAU_MAX_N if _family(tab) == "radau" else FUSED_MAX_N
+    if not programs or needs not in programs or "rhs" not in programs or n is None or n >= limit:
+        loops[tab.name] = _NEVER
+        return 0
+    requests = (entry or 0) + 1
+    module, keepalive = _functions_module(cm, tab, programs)
+    key = _content_key(str(module), cm, tab, n)
+    native = NativeModule.load(key, OPT_LEVEL)
+    if native is None and (build or requests >= COMPILE_AT_SOLVE):
+        try:
+            native = _build(module, keepalive, cm, tab, n, key)
+        except (CodegenError, ValueError) as exc:  # an emitter's bug must not fail a solve
+            warnings.warn(f"symdyn: no emitted {tab.name} loop for model {getattr(cm, 'name', '?')!r} "
+                          f"({exc}); its numba stepper runs instead (the same method)", RuntimeWarning,
+                          stacklevel=3)
+            loops[tab.name] = _NEVER
             return 0
-        entry = loops[tab.name] = (native, native.address("loop"))
-    return entry[1]
+    if native is None:
+        loops[tab.name] = requests
+        return 0
+    loops[tab.name] = (native, native.address("loop"))
+    return loops[tab.name][1]
 
 
 OPT_LEVEL = 3

@@ -150,6 +150,28 @@ def _solve(rhs, jac, p, t0, tf, u0, A, C, gamma, c, d, b, e, dense, q, autonomou
             fstate[1])
 
 
+@numba.njit(cache=True, inline="always")  # array arguments: a call would cost refcounting
+def _row_sum_norm(J, vals, jac_rows, rowsum, banded):
+    """``||J||_inf``, from the dense ``J[col, row]`` or (``banded``) the CSC values ``vals`` at
+    rows ``jac_rows`` (``rowsum`` is workspace)."""
+    jnorm = 0.0
+    n = rowsum.shape[0] if banded else J.shape[0]
+    if banded:
+        for r in range(n):
+            rowsum[r] = 0.0
+        for k in range(vals.shape[0]):
+            rowsum[jac_rows[k]] += abs(vals[k])
+        for r in range(n):
+            jnorm = max(jnorm, rowsum[r])
+    else:
+        for r in range(n):
+            acc = 0.0
+            for col in range(n):
+                acc += abs(J[col, r])
+            jnorm = max(jnorm, acc)
+    return jnorm
+
+
 @numba.njit(cache=True)
 def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, saveat, save_steps, keep_dense,
            rtol, atol, adaptive, max_steps, nonstiff_bound, band_kl, band_ku, band_perm, band_pos, band_dpos,
@@ -204,21 +226,8 @@ def _steps(rhs, jac, p, t0, tf, A, C, gamma, c, d, b, e, dense, q, autonomous, s
                 for k in range(n):
                     dT[k] = (dT[k] - ytmp[k]) / (2.0 * delta)
             jnorm = 0.0
-            if nonstiff_bound <= 0.0:  # ||J||_inf only serves the switch back of `auto`
-                pass
-            elif banded:
-                for r in range(n):
-                    rowsum[r] = 0.0
-                for k in range(vals.shape[0]):
-                    rowsum[jac_rows[k]] += abs(vals[k])
-                for r in range(n):
-                    jnorm = max(jnorm, rowsum[r])
-            else:
-                for r in range(n):
-                    acc = 0.0
-                    for col in range(n):
-                        acc += abs(J[col, r])
-                    jnorm = max(jnorm, acc)
+            if nonstiff_bound > 0.0:  # ||J||_inf only serves the switch back of `auto`
+                jnorm = _row_sum_norm(J, vals, jac_rows, rowsum, banded)
             need_jac = False  # a NaN in J makes the LU fail: the step is rejected (see below)
 
         dtgam = 1.0 / (h * gamma)

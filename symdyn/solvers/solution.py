@@ -116,23 +116,8 @@ class Solution:
         self.u_end = u_end
         #: [(t_start, method), ...]: where each method took over (one entry unless `auto` switched)
         self.segments = segments if segments is not None else [(float(t[0]) if len(t) else None, method)]
-        # why this method (the ``reasons`` property): a list, or a function making it (formatted
-        # only when read: a small solve takes ~10 us, the sentences ~1 us)
-        self._reasons = None
-
-    @property
-    def reasons(self):
-        """Why this method: the analysis' sentences when ``method="auto"`` chose it."""
-        if self._reasons is None:
-            self._reasons = [f"method {self.method!r} was requested"]
-        elif callable(self._reasons):
-            self._reasons = list(self._reasons())
-        return self._reasons
-
-    @reasons.setter
-    def reasons(self, value):
-        """A list of sentences, or a function returning them (called when first read)."""
-        self._reasons = value if callable(value) else list(value)
+        #: why this method: the analysis' sentences when ``method="auto"`` chose it
+        self.reasons = [f"method {method!r} was requested"]
 
     @property
     def message(self):

@@ -123,10 +123,7 @@ def _check_t_span(t_span):
 def _check_saveat(saveat, t0, tf):
     if saveat is None:
         return np.empty(0), True
-    if type(saveat) in (list, tuple) and len(saveat) == 1 and type(saveat[0]) is float:
-        if t0 <= saveat[0] <= tf:  # (False for NaN)
-            return np.array(saveat), False
-    elif type(saveat) in (list, tuple) and 0 < len(saveat) <= 32 and all(type(x) is float for x in saveat):
+    if type(saveat) in (list, tuple) and 0 < len(saveat) <= 32 and all(type(x) is float for x in saveat):
         # fast path for a short list of floats: inside the span and strictly increasing (NaN fails
         # every comparison, so the endpoints' bounds and the order imply finite values)
         if t0 <= saveat[0] and saveat[-1] <= tf and all(a < b for a, b in zip(saveat, saveat[1:])):
@@ -216,8 +213,8 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
          max_steps, switch_bound, autonomous, band=None, fused=None):
     """One native call: integrate with one method from t0 until tf (or a switch signal).
 
-    ``fused`` (a compiled model) selects, for an explicit method on a small model, the time
-    loop emitted with the model's right-hand side (:mod:`.fused`)."""
+    ``fused`` (a compiled model) selects, on a small model, the time loop emitted with the
+    model's functions (:mod:`.fused`) when one is available (not for ``dense`` or a band plan)."""
     if family == "explicit":
         stepper = erk_address(fused, tab, build=False) if fused is not None and not dense else 0
         if stepper:
@@ -302,10 +299,10 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     n_steps : int, optional
         The step budget of ``expms`` (fixed steps; without it the steps are doubled until converged).
     fused : CompiledModel, optional
-        The compiled model behind ``addresses`` (``solve_model`` passes it): explicit methods on a
-        small model then run a time loop emitted as LLVM IR with its right-hand side
-        (:mod:`.fused`; not with ``dense=True``).  Ignored unless ``fused.addresses["rhs"]`` is
-        ``addresses["rhs"]``.
+        The compiled model behind ``addresses`` (``solve_model`` passes it): explicit, Rosenbrock
+        and Radau methods on a small model then run a time loop emitted as LLVM IR with its
+        functions (:mod:`.fused`; not with ``dense=True``).  Ignored unless
+        ``fused.addresses["rhs"]`` is ``addresses["rhs"]``.
     band : BandPlan, optional
         Rosenbrock methods (and ``auto``'s stiff phase) then evaluate the Jacobian's CSC values
         through ``addresses["jac_csc"]`` and factor ``W`` as a band matrix after reordering
@@ -463,7 +460,7 @@ def _solve(addresses, family, method, n, t0, tf, u0, p, saveat, save_steps, rtol
     retcode = _RETCODES[code]
     sol = Solution(ts, us, retcode, (retcode, label, t, tf, max_steps, fam == "explicit"), stats, label,
                    names=names, dense_output=dense_output, t_reached=t, u_end=u, segments=segments)
-    sol.reasons = lambda: [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
+    sol.reasons = [f"auto (switching): {name} from t = {t_start:.6g}" for t_start, name in segments] + notes
     return sol
 
 

@@ -296,7 +296,4 @@ def solve_auto(cm, t0, tf, u0, p, saveat, rtol, atol, max_steps, dt, names, run_
             extra = [f"dense output (sol(t)) was asked for, which {rec} does not provide: the switching "
                      "explicit/Rosenbrock method instead"]
         sol, switching = run_switching("explicit", None), True
-    before = sol._reasons if switching else None  # the switching run's own sentences (maybe unformatted)
-    sol.reasons = lambda: list(a.reasons) + extra + (
-        (list(before()) if callable(before) else list(before or [])) if switching else [])
-    return sol
+    return _with(sol, reasons=list(a.reasons) + extra + (list(sol.reasons) if switching else []))
