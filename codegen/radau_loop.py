@@ -27,6 +27,7 @@ from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, c
                       first_step, iconst as _i, increment_interpolant, loop_head, predictive_step,
                       retry_smaller, save_output, state_vars, store_state)
 from .lu_ir import ComplexField, RealField, lu_factor, lu_solve
+from .sparse_lu_ir import SparseLU, sparse_lu_factor, sparse_lu_solve
 from .signatures import DOUBLE, I64
 
 F_SLOTS = COMMON_F_SLOTS + ("h_lu", "hold", "hacc", "erracc", "faccon", "theta", "fnewt")
@@ -73,9 +74,13 @@ class RadauSpec:
 
 
 def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Function, n: int,
-                indptr: np.ndarray, indices: np.ndarray, spec: RadauSpec) -> ir.Function:
+                indptr: np.ndarray, indices: np.ndarray, spec: RadauSpec, sparse: SparseLU | None = None) -> ir.Function:
     """Emit RADAU5's time loop for ``n`` states (three stages); ``jac_csc`` writes the Jacobian's
-    values in the CSC order of ``indptr``/``indices``.  Returns the function."""
+    values in the CSC order of ``indptr``/``indices``.  With ``sparse`` (a plan of
+    :func:`codegen.sparse_lu_ir.plan_sparse_lu` for that pattern) both systems are factored by
+    the sparse LU with static pivots (the factors in the first ``sparse.size`` entries of the
+    work array's ``e1``/``e2re``/``e2im``), and a matrix failing its threshold test stops the loop
+    with ``NEEDS_PIVOTING``.  Returns the function."""
     c = np.asarray(spec.c, float)
     T, TI = np.asarray(spec.T, float), np.asarray(spec.TI, float)
     dd, dense = np.asarray(spec.dd, float), np.asarray(spec.dense, float)
@@ -199,25 +204,48 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     for col in range(n):
         for k in range(indptr[col], indptr[col + 1]):
             where[(col, int(indices[k]))] = int(k)
-    for col in range(n):
-        for r in range(n):
-            k = where.get((col, r))
-            mj = b.fneg(E.ld(wptr("vals", k))) if k is not None else _c(-0.0)  # numba: -J, J's zeros included
-            v1, v2re, v2im = mj, mj, _c(0.0)
-            if r == col:
-                v1 = E.add(v1, fac1)
-                v2re, v2im = E.add(v2re, alphn), E.add(v2im, betan)
-            E.st(v1, e1_at(col, r))
-            CF.store((v2re, v2im), e2_at(col, r))
     E.incr(counters["NLU"])
-    piv1 = [E.var(I64, f"piv1_{k}") for k in range(n)]
-    piv2 = [E.var(I64, f"piv2_{k}") for k in range(n)]
     singular = E.block("singular")
-    lu_factor(E, R, e1_at, n, piv1, singular)
-    lu_factor(E, CF, e2_at, n, piv2, singular)
-    for k in range(n):  # kept in the work array: a later step (or call) may reuse the factors
-        E.st(b.sitofp(E.ld(piv1[k]), DOUBLE), wptr("piv1", k))
-        E.st(b.sitofp(E.ld(piv2[k]), DOUBLE), wptr("piv2", k))
+    if sparse is None:
+        for col in range(n):
+            for r in range(n):
+                k = where.get((col, r))
+                mj = b.fneg(E.ld(wptr("vals", k))) if k is not None else _c(-0.0)  # numba: -J, J's zeros included
+                v1, v2re, v2im = mj, mj, _c(0.0)
+                if r == col:
+                    v1 = E.add(v1, fac1)
+                    v2re, v2im = E.add(v2re, alphn), E.add(v2im, betan)
+                E.st(v1, e1_at(col, r))
+                CF.store((v2re, v2im), e2_at(col, r))
+        piv1 = [E.var(I64, f"piv1_{k}") for k in range(n)]
+        piv2 = [E.var(I64, f"piv2_{k}") for k in range(n)]
+        lu_factor(E, R, e1_at, n, piv1, singular)
+        lu_factor(E, CF, e2_at, n, piv2, singular)
+        for k in range(n):  # kept in the work array: a later step (or call) may reuse the factors
+            E.st(b.sitofp(E.ld(piv1[k]), DOUBLE), wptr("piv1", k))
+            E.st(b.sitofp(E.ld(piv2[k]), DOUBLE), wptr("piv2", k))
+    else:
+        mjs = {}
+
+        def minus_j(r, col):  # -J[r, col]; None off the pattern
+            if (r, col) not in mjs:
+                k = where.get((col, r))
+                mjs[(r, col)] = b.fneg(E.ld(wptr("vals", k))) if k is not None else None
+            return mjs[(r, col)]
+
+        def e1_value(r, col):
+            v = minus_j(r, col)
+            return E.add(_c(-0.0) if v is None else v, fac1) if r == col else v
+
+        def e2_value(r, col):
+            v = minus_j(r, col)
+            if r == col:
+                return E.add(_c(-0.0) if v is None else v, alphn), betan
+            return None if v is None else (v, _c(0.0))
+
+        unstable = E.stop(X["NEEDS_PIVOTING"], "needs_pivoting")
+        sparse_lu_factor(E, R, sparse, e1_value, lambda k: wptr("e1", k), singular, unstable)
+        sparse_lu_factor(E, CF, sparse, e2_value, lambda k: (wptr("e2re", k), wptr("e2im", k)), singular, unstable)
     E.st(hv, h_lu)
     b.branch(lu_done)
 
@@ -228,14 +256,22 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
                            X["LINEAR_SOLVE_FAILED"], "singular_retry", h, K["FAC_SINGULAR"], head))
 
     b.position_at_end(lu_done)
-    p1 = [b.fptosi(E.ld(wptr("piv1", k)), I64) for k in range(n)]
-    p2 = [b.fptosi(E.ld(wptr("piv2", k)), I64) for k in range(n)]
+    if sparse is None:
+        p1 = [b.fptosi(E.ld(wptr("piv1", k)), I64) for k in range(n)]
+        p2 = [b.fptosi(E.ld(wptr("piv2", k)), I64) for k in range(n)]
 
     def solve_real(vec):
-        lu_solve(E, R, e1_at, n, p1, lambda k: E.at(vec, k))
+        if sparse is None:
+            lu_solve(E, R, e1_at, n, p1, lambda k: E.at(vec, k))
+        else:
+            sparse_lu_solve(E, R, sparse, lambda k: wptr("e1", k), lambda k: E.at(vec, k))
 
     def solve_complex():
-        lu_solve(E, CF, e2_at, n, p2, lambda k: (E.at(vre, k), E.at(vim, k)))
+        if sparse is None:
+            lu_solve(E, CF, e2_at, n, p2, lambda k: (E.at(vre, k), E.at(vim, k)))
+        else:
+            sparse_lu_solve(E, CF, sparse, lambda k: (wptr("e2re", k), wptr("e2im", k)),
+                            lambda k: (E.at(vre, k), E.at(vim, k)))
 
     # --- starting values: the previous collocation polynomial, or zero -----------------------------------
     old_blk, zero_blk, started = E.block("extrapolate"), E.block("zero_start"), E.block("started")

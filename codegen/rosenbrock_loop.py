@@ -31,6 +31,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from .lu_ir import RealField, lu_factor, lu_solve
+from .sparse_lu_ir import SparseLU, sparse_lu_factor, sparse_lu_solve
 from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, failure_code,
                       first_step, iconst as _i, increment_interpolant, loop_head, predictive_step,
                       retry_smaller, save_output, state_vars, store_state)
@@ -46,7 +47,7 @@ I = {name: i for i, name in enumerate(I_SLOTS)}  # noqa: E741
 ROSENBROCK_CONSTANTS = dict(FAC_SINGULAR=0.25, CBRT_EPS=float(np.finfo(float).eps) ** (1.0 / 3.0),
                             NONSTIFF_STEPS=25, PRED_FACMIN=0.2, PRED_FACMAX=8.0, ERRACC_MIN=1e-2)
 DEFAULT_CODES = dict(SUCCESS=0, MAX_STEPS=1, STEP_SIZE_TOO_SMALL=2, NON_FINITE=3, LINEAR_SOLVE_FAILED=4,
-                     NONSTIFF=101, BUFFER_FULL=-1, NFEV=0, NJEV=1, NSTEPS=2, NACCEPT=3, NREJECT=4, NLU=5)
+                     NONSTIFF=101, BUFFER_FULL=-1, NEEDS_PIVOTING=102, NFEV=0, NJEV=1, NSTEPS=2, NACCEPT=3, NREJECT=4, NLU=5)
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,14 @@ class RosenbrockSpec:
 
 
 def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Function, n: int,
-                     indptr: np.ndarray, indices: np.ndarray, spec: RosenbrockSpec) -> ir.Function:
+                     indptr: np.ndarray, indices: np.ndarray, spec: RosenbrockSpec,
+                     sparse: SparseLU | None = None) -> ir.Function:
     """Emit the time loop of ``spec``'s method for ``n`` states; ``jac_csc`` writes the Jacobian's
-    values in the CSC order of ``indptr``/``indices``.  Returns the function."""
+    values in the CSC order of ``indptr``/``indices``.  With ``sparse`` (a plan of
+    :func:`codegen.sparse_lu_ir.plan_sparse_lu` for that pattern) ``W`` is factored by the sparse
+    LU with static pivots, and a matrix failing its threshold test stops the loop with
+    ``NEEDS_PIVOTING``; without it, the dense LU with partial pivoting (numba's numbers).
+    Returns the function."""
     A, Cm = np.asarray(spec.A, float), np.asarray(spec.C, float)
     c, d = np.asarray(spec.c, float), np.asarray(spec.d, float)
     bw, ew, dense = np.asarray(spec.b, float), np.asarray(spec.e, float), np.asarray(spec.dense, float)
@@ -95,8 +101,11 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     U = [E.array(n, f"U{i}") for i in range(s)]
     u, unew, ytmp, fx, dT, Ui = (E.array(n, nm) for nm in ("u", "unew", "ytmp", "fx", "dT", "Ui"))
     vals = E.array(max(nnz, 1), "jvals")
-    W = E.array(n * n, "W")  # W[col*n + row], column-major like numba's W[col, row]
-    piv = [E.var(I64, f"piv{k}") for k in range(n)]
+    if sparse is None:
+        W = E.array(n * n, "W")  # W[col*n + row], column-major like numba's W[col, row]
+        piv = [E.var(I64, f"piv{k}") for k in range(n)]
+    else:
+        factors = E.array(max(sparse.size, 1), "LU")
     counters = counter_vars(E, stats_p, X, ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU"))
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
@@ -180,26 +189,40 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     for col in range(n):
         for k in range(indptr[col], indptr[col + 1]):
             where[(col, int(indices[k]))] = int(k)
-    for col in range(n):
-        for r in range(n):
-            k = where.get((col, r))
-            v = b.fneg(E.ld(vals, k)) if k is not None else _c(-0.0)  # numba: W = -J, J's zeros included
-            if r == col:
-                v = E.add(v, dtgam)
-            E.st(v, w_at(col, r))
     E.incr(counters["NLU"])
     lu_ok = E.block("lu_ok")
     lu_bad = retry_smaller(E, counters["NREJECT"], [(last_failure, 2), (rejected, 1)], adaptive,
                            X["LINEAR_SOLVE_FAILED"], "singular", h, K["FAC_SINGULAR"], head)
-    lu_factor(E, R, w_at, n, piv, lu_bad)
-    b.branch(lu_ok)
+    if sparse is None:
+        for col in range(n):
+            for r in range(n):
+                k = where.get((col, r))
+                v = b.fneg(E.ld(vals, k)) if k is not None else _c(-0.0)  # numba: W = -J, J's zeros included
+                if r == col:
+                    v = E.add(v, dtgam)
+                E.st(v, w_at(col, r))
+        lu_factor(E, R, w_at, n, piv, lu_bad)
+        b.branch(lu_ok)
+    else:
+        def w_value(r, col):  # W[r, col]; None off the pattern (the LU's fill starts at zero)
+            k = where.get((col, r))
+            v = b.fneg(E.ld(vals, k)) if k is not None else (_c(-0.0) if r == col else None)
+            return E.add(v, dtgam) if r == col else v
+
+        sparse_lu_factor(E, R, sparse, w_value, lambda k: E.at(factors, k), lu_bad,
+                         E.stop(X["NEEDS_PIVOTING"], "needs_pivoting"))
+        b.branch(lu_ok)
 
     # --- the stages ------------------------------------------------------------------------------
     b.position_at_end(lu_ok)
-    pivs = [E.ld(piv[k]) for k in range(n)]
+    if sparse is None:
+        pivs = [E.ld(piv[k]) for k in range(n)]
 
     def lu_solve_in(x):
-        lu_solve(E, R, w_at, n, pivs, lambda k: E.at(x, k))
+        if sparse is None:
+            lu_solve(E, R, w_at, n, pivs, lambda k: E.at(x, k))
+        else:
+            sparse_lu_solve(E, R, sparse, lambda k: E.at(factors, k), lambda k: E.at(x, k))
 
     for i in range(s):
         if i == 0:

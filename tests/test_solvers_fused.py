@@ -290,13 +290,25 @@ def test_a_loop_that_cannot_be_emitted_falls_back_to_the_numba_stepper(tmp_path,
     assert all(np.array_equal(s.u, ref.u) for s in sols)
 
 
-def test_radau_loop_only_for_the_smallest_models():
-    from symdyn.solvers.fused import RADAU_MAX_N
+def test_sparse_lu_from_the_size_limits_and_no_loop_for_a_large_elimination():
+    """Below RADAU_MAX_N (FUSED_MAX_N for Rosenbrock) the dense LU of the numba stepper; from
+    there the sparse LU with static pivots (tests/test_sparse_lu.py); no emitted stiff loop when
+    the elimination exceeds SPARSE_MAX_FLOPS (a dense Jacobian of 40 states: 40**3/3)."""
+    from symdyn.solvers import fused
 
-    m = sd.Model("chain")
-    xs = m.states(" ".join(f"x{i}" for i in range(RADAU_MAX_N)), init=[1.0] * RADAU_MAX_N)
-    for i, x in enumerate(xs):
-        m.eq(sd.D(x), -(i + 1) * x + (xs[i - 1] if i else 0))
-    cm = sd.compile(m)
-    assert radau_address(cm, RADAU_METHODS["radau5"]) == 0
-    assert rosenbrock_address(cm, ROSENBROCK_METHODS["rodas5p"]) > 0
+    def chain(n, dense=False):
+        m = sd.Model(f"chain{n}{dense}")
+        xs = m.states(" ".join(f"x{i}" for i in range(n)), init=[1.0] * n)
+        for i, x in enumerate(xs):
+            coupling = sum(xs) / (10 * n) if dense else (xs[i - 1] if i else 0)
+            m.eq(sd.D(x), -(i + 1) * x + coupling)
+        return sd.compile(m)
+
+    rodas, radau = ROSENBROCK_METHODS["rodas5p"], RADAU_METHODS["radau5"]
+    small, medium = chain(fused.RADAU_MAX_N - 1), chain(fused.RADAU_MAX_N)
+    assert fused._sparse_plan(small, radau) is None and fused._sparse_plan(small, rodas) is None
+    assert fused._sparse_plan(medium, radau) is not None and fused._sparse_plan(medium, rodas) is None
+    assert radau_address(medium, radau) > 0 and rosenbrock_address(medium, rodas) > 0
+    big = chain(40, dense=True)
+    assert fused._sparse_plan(big, rodas) is None  # 40**3/3 multiply-subtracts
+    assert rosenbrock_address(big, rodas) == 0 and radau_address(big, radau) == 0

@@ -17,6 +17,9 @@ NONSTIFF = 101
 #: internal: a kernel's time loop (`_steps`) stopped because an output buffer is full; the kernel's
 #: entry grows it (:func:`._buffers.grow_outputs`) and calls the loop again
 BUFFER_FULL = -1
+#: internal: an emitted loop with a static-pivot sparse LU met a matrix that needs row
+#: interchanges (:mod:`codegen.sparse_lu_ir`); the solve is run again by the numba stepper
+NEEDS_PIVOTING = 102
 
 # indices into the counters array
 NFEV, NJEV, NSTEPS, NACCEPT, NREJECT, NLU = 0, 1, 2, 3, 4, 5

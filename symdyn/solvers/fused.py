@@ -29,6 +29,7 @@ import codegen
 from codegen.erk import ERKSpec, build_erk
 from codegen.radau_loop import RadauSpec, build_radau, work_layout
 from codegen.rosenbrock_loop import RosenbrockSpec, build_rosenbrock
+from codegen.sparse_lu_ir import plan_sparse_lu
 from codegen.module import LLVM_LOCK, NativeModule
 from symdyn.errors import CodegenError
 
@@ -44,6 +45,12 @@ FUSED_MAX_N = STAGE_OUTER_N
 #: model: 2.2 s to compile, then 87 us per solve against numba's 86; HIRES, 8 states: 128 against
 #: 162 us)
 RADAU_MAX_N = 10
+#: from :data:`FUSED_MAX_N` states up to this many, a Rosenbrock loop factors ``W`` with the
+#: sparse LU of :mod:`codegen.sparse_lu_ir` (static pivots; a matrix that needs interchanges
+#: hands the solve to the numba stepper) ...
+SPARSE_MAX_N = 100
+#: ... when its elimination takes at most this many multiply-subtracts (the code is unrolled)
+SPARSE_MAX_FLOPS = 5000
 
 _CONSTANTS = dict(SAFETY=control.SAFETY, FACMIN=control.FACMIN, FACMAX=control.FACMAX,
                   FAC_NONFINITE=control.FAC_NONFINITE, ERROLD_MIN=control.ERROLD_MIN,
@@ -58,7 +65,7 @@ _RADAU_CONSTANTS = dict(_ROSENBROCK_CONSTANTS, NIT=_radau.NIT, THET=_radau.THET,
 _CODES = dict(SUCCESS=st.SUCCESS, MAX_STEPS=st.MAX_STEPS, STEP_SIZE_TOO_SMALL=st.STEP_SIZE_TOO_SMALL,
               NON_FINITE=st.NON_FINITE, STIFF=st.STIFF, BUFFER_FULL=st.BUFFER_FULL, NFEV=st.NFEV,
               NSTEPS=st.NSTEPS, NACCEPT=st.NACCEPT, NREJECT=st.NREJECT, LINEAR_SOLVE_FAILED=st.LINEAR_SOLVE_FAILED,
-              NONSTIFF=st.NONSTIFF, NJEV=st.NJEV, NLU=st.NLU)
+              NONSTIFF=st.NONSTIFF, NEEDS_PIVOTING=st.NEEDS_PIVOTING, NJEV=st.NJEV, NLU=st.NLU)
 
 # compiled model -> {method name: entry (see _address)}; the modules live as long as the model
 _LOOPS = weakref.WeakKeyDictionary()
@@ -152,7 +159,8 @@ def _resolve(loops, cm, tab, needs, build):
     programs = getattr(cm, "programs", None)
     n = getattr(cm, "n", None)
     limit = RADAU_MAX_N if _family(tab) == "radau" else FUSED_MAX_N
-    if not programs or needs not in programs or "rhs" not in programs or n is None or n >= limit:
+    if not programs or needs not in programs or "rhs" not in programs or n is None or n >= limit and \
+            _sparse_plan(cm, tab) is None:
         loops[tab.name] = _NEVER
         return 0
     requests = (entry or 0) + 1
@@ -215,8 +223,29 @@ def _content_key(functions_ir, cm, tab, n) -> str:
     if pattern is not None:
         h.update(np.asarray(pattern.indptr, dtype=np.int64).tobytes())
         h.update(np.asarray(pattern.indices, dtype=np.int64).tobytes())
+    plan = _sparse_plan(cm, tab) if pattern is not None else None  # which LU (also set by the limits above)
+    h.update(repr(None if plan is None else plan.order).encode())
     h.update(_sources_hash().encode())
     return h.hexdigest()
+
+
+def _sparse_plan(cm, tab):
+    """The sparse LU plan of a Rosenbrock loop for ``cm`` from :data:`FUSED_MAX_N` states (a
+    Radau loop from :data:`RADAU_MAX_N`), or None (an explicit method, fewer or more states, or an
+    elimination over :data:`SPARSE_MAX_FLOPS`)."""
+    n, family = cm.n, _family(tab)
+    if family == "explicit" or n < (RADAU_MAX_N if family == "radau" else FUSED_MAX_N) or n > SPARSE_MAX_N:
+        return None
+    pattern = cm.jac_pattern
+    plan = plan_sparse_lu(n, pattern.indptr, pattern.indices)
+    return plan if plan.flops <= SPARSE_MAX_FLOPS else None
+
+
+def needs_pivoting(cm, tab) -> None:
+    """Record that ``tab``'s emitted loop for ``cm`` met a matrix its static pivots cannot
+    factor stably: from now on the numba stepper (partial pivoting) runs that method."""
+    with LLVM_LOCK:
+        _LOOPS.setdefault(cm, {})[tab.name] = _NEVER
 
 
 def _functions_module(cm, tab, programs):
@@ -234,13 +263,13 @@ def _build(module, keepalive, cm, tab, n, key):
         spec = RadauSpec(c=tab.c, T=tab.T, TI=tab.TI, gamma=tab.gamma, alpha=tab.alpha, beta=tab.beta, dd=tab.dd,
                          dense=tab.dense, q=tab.error_exponent, constants=_RADAU_CONSTANTS, codes=_CODES)
         build_radau(module, "loop", module.get_global("rhs"), module.get_global("jac_csc"), n, pattern.indptr,
-                    pattern.indices, spec)
+                    pattern.indices, spec, sparse=_sparse_plan(cm, tab))
     elif _family(tab) == "rosenbrock":
         pattern = cm.jac_pattern
         spec = RosenbrockSpec(A=tab.A, C=tab.C, gamma=tab.gamma, c=tab.c, d=tab.d, b=tab.b, e=tab.e, dense=tab.dense,
                               q=tab.error_exponent, constants=_ROSENBROCK_CONSTANTS, codes=_CODES)
         build_rosenbrock(module, "loop", module.get_global("rhs"), module.get_global("jac_csc"), n, pattern.indptr,
-                         pattern.indices, spec)
+                         pattern.indices, spec, sparse=_sparse_plan(cm, tab))
     else:
         build_erk(module, "loop", module.get_global("rhs"), n, spec_for(tab))
     # index tables baked into the IR as addresses are process-local: such a module is not cached

@@ -26,7 +26,7 @@ from .errors import (
     UnknownMethodError,
 )
 from .explicit import explicit_fused_solve, explicit_rk_solve
-from .fused import erk_address, radau_address, radau_work_size, rosenbrock_address
+from .fused import erk_address, needs_pivoting, radau_address, radau_work_size, rosenbrock_address
 from .radau import radau_fused_solve, radau_solve
 from .rosenbrock import rosenbrock_fused_solve, rosenbrock_solve
 from .solution import DenseOutput, PiecewiseDense, RetCode, Solution
@@ -233,7 +233,9 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
             code, t, u, ts, us, counters, h = radau_fused_solve(
                 stepper, radau_work_size(fused), p, t0, tf, u0, tab.c.shape[0], saveat, save_steps, rtol, atol, h0,
                 adaptive, max_steps)
-            return code, t, u, ts, us, counters, None, None, None, None, h
+            if code != _status.NEEDS_PIVOTING:
+                return code, t, u, ts, us, counters, None, None, None, None, h
+            needs_pivoting(fused, tab)  # the sparse LU's static pivots failed: this solve again, with pivoting
         return radau_solve(
             addresses["rhs"], jac, p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
             tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps,
@@ -243,7 +245,9 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
         code, t, u, ts, us, counters, h = rosenbrock_fused_solve(
             stepper, p, t0, tf, u0, tab.b.shape[0], autonomous, saveat, save_steps, rtol, atol, h0, adaptive,
             max_steps, switch_bound)
-        return code, t, u, ts, us, counters, None, None, None, None, h
+        if code != _status.NEEDS_PIVOTING:
+            return code, t, u, ts, us, counters, None, None, None, None, h
+        needs_pivoting(fused, tab)  # the sparse LU's static pivots failed: this solve again, with pivoting
     return rosenbrock_solve(
         addresses["rhs"], jac, p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
         tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
