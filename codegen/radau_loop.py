@@ -45,7 +45,7 @@ def work_layout(n: int, nnz: int) -> dict:
     """Offsets (in doubles) of the parts of the work array for ``n`` states and ``nnz`` Jacobian
     values, and its ``size`` (a shared dict: read it, do not change it)."""
     parts = [("fx", n), ("zold", 3 * n), ("vals", max(nnz, 1)), ("e1", n * n), ("e2re", n * n), ("e2im", n * n),
-             ("piv1", n), ("piv2", n)]
+             ("piv1", n), ("piv2", n), ("pivoted", 1)]
     out, off = {}, 0
     for name, size in parts:
         out[name] = off
@@ -74,13 +74,15 @@ class RadauSpec:
 
 
 def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Function, n: int,
-                indptr: np.ndarray, indices: np.ndarray, spec: RadauSpec, sparse: SparseLU | None = None) -> ir.Function:
+                indptr: np.ndarray, indices: np.ndarray, spec: RadauSpec, sparse: SparseLU | None = None,
+                pivot_fallback: bool = False) -> ir.Function:
     """Emit RADAU5's time loop for ``n`` states (three stages); ``jac_csc`` writes the Jacobian's
     values in the CSC order of ``indptr``/``indices``.  With ``sparse`` (a plan of
     :func:`codegen.sparse_lu_ir.plan_sparse_lu` for that pattern) both systems are factored by
     the sparse LU with static pivots (the factors in the first ``sparse.size`` entries of the
     work array's ``e1``/``e2re``/``e2im``), and a matrix failing its threshold test stops the loop
-    with ``NEEDS_PIVOTING``.  Returns the function."""
+    with ``NEEDS_PIVOTING`` -- or, with ``pivot_fallback``, both systems are factored by the dense
+    LU instead (the work array's ``pivoted`` says which factors it holds).  Returns the function."""
     c = np.asarray(spec.c, float)
     T, TI = np.asarray(spec.T, float), np.asarray(spec.TI, float)
     dd, dense = np.asarray(spec.dd, float), np.asarray(spec.dense, float)
@@ -206,7 +208,7 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
             where[(col, int(indices[k]))] = int(k)
     E.incr(counters["NLU"])
     singular = E.block("singular")
-    if sparse is None:
+    def dense_factor():
         for col in range(n):
             for r in range(n):
                 k = where.get((col, r))
@@ -224,6 +226,9 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
         for k in range(n):  # kept in the work array: a later step (or call) may reuse the factors
             E.st(b.sitofp(E.ld(piv1[k]), DOUBLE), wptr("piv1", k))
             E.st(b.sitofp(E.ld(piv2[k]), DOUBLE), wptr("piv2", k))
+
+    if sparse is None:
+        dense_factor()
     else:
         mjs = {}
 
@@ -243,9 +248,18 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
                 return E.add(_c(-0.0) if v is None else v, alphn), betan
             return None if v is None else (v, _c(0.0))
 
-        unstable = E.stop(X["NEEDS_PIVOTING"], "needs_pivoting")
+        unstable = E.block("needs_pivoting") if pivot_fallback else E.stop(X["NEEDS_PIVOTING"], "needs_pivoting")
         sparse_lu_factor(E, R, sparse, e1_value, lambda k: wptr("e1", k), singular, unstable)
         sparse_lu_factor(E, CF, sparse, e2_value, lambda k: (wptr("e2re", k), wptr("e2im", k)), singular, unstable)
+        E.st(_c(0.0), wptr("pivoted", 0))
+        if pivot_fallback:  # static pivots unstable for one of the systems: partial pivoting for both
+            factored = E.block("factored_sparse")
+            b.branch(factored)
+            b.position_at_end(unstable)
+            dense_factor()
+            E.st(_c(1.0), wptr("pivoted", 0))
+            b.branch(factored)
+            b.position_at_end(factored)
     E.st(hv, h_lu)
     b.branch(lu_done)
 
@@ -256,22 +270,38 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
                            X["LINEAR_SOLVE_FAILED"], "singular_retry", h, K["FAC_SINGULAR"], head))
 
     b.position_at_end(lu_done)
-    if sparse is None:
-        p1 = [b.fptosi(E.ld(wptr("piv1", k)), I64) for k in range(n)]
-        p2 = [b.fptosi(E.ld(wptr("piv2", k)), I64) for k in range(n)]
+
+    def by_factors(dense_solve, sparse_solve):  # the solve with the factors the work array holds
+        if sparse is None:
+            dense_solve()
+            return
+        if pivot_fallback:
+            by_dense, by_sparse, solved = E.block("solve_dense"), E.block("solve_sparse"), E.block("solved")
+            b.cbranch(b.fcmp_ordered("!=", E.ld(wptr("pivoted", 0)), _c(0.0)), by_dense, by_sparse)
+            b.position_at_end(by_dense)
+            dense_solve()
+            b.branch(solved)
+            b.position_at_end(by_sparse)
+        sparse_solve()
+        if pivot_fallback:
+            b.branch(solved)
+            b.position_at_end(solved)
+
+    def pivots(part):
+        return [b.fptosi(E.ld(wptr(part, k)), I64) for k in range(n)]
+
+    if sparse is None:  # loaded once for every solve of the step
+        p1, p2 = pivots("piv1"), pivots("piv2")
+        pivots = {"piv1": p1, "piv2": p2}.__getitem__
 
     def solve_real(vec):
-        if sparse is None:
-            lu_solve(E, R, e1_at, n, p1, lambda k: E.at(vec, k))
-        else:
-            sparse_lu_solve(E, R, sparse, lambda k: wptr("e1", k), lambda k: E.at(vec, k))
+        by_factors(lambda: lu_solve(E, R, e1_at, n, pivots("piv1"), lambda k: E.at(vec, k)),
+                   lambda: sparse_lu_solve(E, R, sparse, lambda k: wptr("e1", k), lambda k: E.at(vec, k)))
 
     def solve_complex():
-        if sparse is None:
-            lu_solve(E, CF, e2_at, n, p2, lambda k: (E.at(vre, k), E.at(vim, k)))
-        else:
-            sparse_lu_solve(E, CF, sparse, lambda k: (wptr("e2re", k), wptr("e2im", k)),
-                            lambda k: (E.at(vre, k), E.at(vim, k)))
+        by_factors(lambda: lu_solve(E, CF, e2_at, n, pivots("piv2"), lambda k: (E.at(vre, k), E.at(vim, k))),
+                   lambda: sparse_lu_solve(E, CF, sparse, lambda k: (wptr("e2re", k), wptr("e2im", k)),
+                                           lambda k: (E.at(vre, k), E.at(vim, k))))
 
     # --- starting values: the previous collocation polynomial, or zero -----------------------------------
     old_blk, zero_blk, started = E.block("extrapolate"), E.block("zero_start"), E.block("started")

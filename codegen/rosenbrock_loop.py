@@ -71,13 +71,14 @@ class RosenbrockSpec:
 
 def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Function, n: int,
                      indptr: np.ndarray, indices: np.ndarray, spec: RosenbrockSpec,
-                     sparse: SparseLU | None = None) -> ir.Function:
+                     sparse: SparseLU | None = None, pivot_fallback: bool = False) -> ir.Function:
     """Emit the time loop of ``spec``'s method for ``n`` states; ``jac_csc`` writes the Jacobian's
     values in the CSC order of ``indptr``/``indices``.  With ``sparse`` (a plan of
     :func:`codegen.sparse_lu_ir.plan_sparse_lu` for that pattern) ``W`` is factored by the sparse
     LU with static pivots, and a matrix failing its threshold test stops the loop with
-    ``NEEDS_PIVOTING``; without it, the dense LU with partial pivoting (numba's numbers).
-    Returns the function."""
+    ``NEEDS_PIVOTING`` -- or, with ``pivot_fallback``, is factored by the dense LU instead (for
+    small ``n``: both are emitted, and each solve takes the one that factored ``W``); without
+    ``sparse``, the dense LU with partial pivoting (numba's numbers).  Returns the function."""
     A, Cm = np.asarray(spec.A, float), np.asarray(spec.C, float)
     c, d = np.asarray(spec.c, float), np.asarray(spec.d, float)
     bw, ew, dense = np.asarray(spec.b, float), np.asarray(spec.e, float), np.asarray(spec.dense, float)
@@ -101,11 +102,13 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     U = [E.array(n, f"U{i}") for i in range(s)]
     u, unew, ytmp, fx, dT, Ui = (E.array(n, nm) for nm in ("u", "unew", "ytmp", "fx", "dT", "Ui"))
     vals = E.array(max(nnz, 1), "jvals")
-    if sparse is None:
+    dense_lu = sparse is None or pivot_fallback
+    if dense_lu:
         W = E.array(n * n, "W")  # W[col*n + row], column-major like numba's W[col, row]
         piv = [E.var(I64, f"piv{k}") for k in range(n)]
-    else:
+    if sparse is not None:
         factors = E.array(max(sparse.size, 1), "LU")
+        pivoted = E.var(ir.IntType(1), "pivoted", ir.Constant(ir.IntType(1), 0))  # W's factors: dense
     counters = counter_vars(E, stats_p, X, ("NFEV", "NJEV", "NSTEPS", "NACCEPT", "NREJECT", "NLU"))
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
@@ -193,7 +196,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     lu_ok = E.block("lu_ok")
     lu_bad = retry_smaller(E, counters["NREJECT"], [(last_failure, 2), (rejected, 1)], adaptive,
                            X["LINEAR_SOLVE_FAILED"], "singular", h, K["FAC_SINGULAR"], head)
-    if sparse is None:
+    def dense_factor():
         for col in range(n):
             for r in range(n):
                 k = where.get((col, r))
@@ -202,6 +205,9 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
                     v = E.add(v, dtgam)
                 E.st(v, w_at(col, r))
         lu_factor(E, R, w_at, n, piv, lu_bad)
+
+    if sparse is None:
+        dense_factor()
         b.branch(lu_ok)
     else:
         def w_value(r, col):  # W[r, col]; None off the pattern (the LU's fill starts at zero)
@@ -209,20 +215,37 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
             v = b.fneg(E.ld(vals, k)) if k is not None else (_c(-0.0) if r == col else None)
             return E.add(v, dtgam) if r == col else v
 
-        sparse_lu_factor(E, R, sparse, w_value, lambda k: E.at(factors, k), lu_bad,
-                         E.stop(X["NEEDS_PIVOTING"], "needs_pivoting"))
+        unstable = E.block("needs_pivoting") if pivot_fallback else E.stop(X["NEEDS_PIVOTING"], "needs_pivoting")
+        sparse_lu_factor(E, R, sparse, w_value, lambda k: E.at(factors, k), lu_bad, unstable)
+        E.st(ir.Constant(ir.IntType(1), 0), pivoted)
         b.branch(lu_ok)
+        if pivot_fallback:  # static pivots unstable for this W: partial pivoting
+            b.position_at_end(unstable)
+            dense_factor()
+            E.st(one_bit, pivoted)
+            b.branch(lu_ok)
 
     # --- the stages ------------------------------------------------------------------------------
     b.position_at_end(lu_ok)
-    if sparse is None:
-        pivs = [E.ld(piv[k]) for k in range(n)]
+
+    def dense_solve(x):
+        lu_solve(E, R, w_at, n, [E.ld(piv[k]) for k in range(n)], lambda k: E.at(x, k))
 
     def lu_solve_in(x):
         if sparse is None:
-            lu_solve(E, R, w_at, n, pivs, lambda k: E.at(x, k))
-        else:
-            sparse_lu_solve(E, R, sparse, lambda k: E.at(factors, k), lambda k: E.at(x, k))
+            dense_solve(x)
+            return
+        if pivot_fallback:
+            by_dense, by_sparse, solved = E.block("solve_dense"), E.block("solve_sparse"), E.block("solved")
+            b.cbranch(E.ld(pivoted), by_dense, by_sparse)
+            b.position_at_end(by_dense)
+            dense_solve(x)
+            b.branch(solved)
+            b.position_at_end(by_sparse)
+        sparse_lu_solve(E, R, sparse, lambda k: E.at(factors, k), lambda k: E.at(x, k))
+        if pivot_fallback:
+            b.branch(solved)
+            b.position_at_end(solved)
 
     for i in range(s):
         if i == 0:

@@ -21,6 +21,16 @@ from refdata import variant
 METHODS = sorted(EXPLICIT_METHODS)
 
 
+@pytest.fixture(autouse=True)
+def dense_lu_only(monkeypatch):
+    """These tests compare bit for bit with the numba steppers: the stiff loops of small models
+    with the dense LU alone, as the steppers factor (the sparse LU tried first is the subject of
+    tests/test_sparse_lu.py)."""
+    from symdyn.solvers import fused
+
+    monkeypatch.setattr(fused, "SMALL_SPARSE", False)
+
+
 @pytest.fixture(scope="module")
 def lorenz():
     return sd.compile(models.get("lorenz").build())
@@ -305,7 +315,7 @@ def test_sparse_lu_from_the_size_limits_and_no_loop_for_a_large_elimination():
         return sd.compile(m)
 
     rodas, radau = ROSENBROCK_METHODS["rodas5p"], RADAU_METHODS["radau5"]
-    small, medium = chain(fused.RADAU_MAX_N - 1), chain(fused.RADAU_MAX_N)
+    small, medium = chain(fused.RADAU_MAX_N - 1), chain(fused.RADAU_MAX_N)  # (SMALL_SPARSE off here)
     assert fused._sparse_plan(small, radau) is None and fused._sparse_plan(small, rodas) is None
     assert fused._sparse_plan(medium, radau) is not None and fused._sparse_plan(medium, rodas) is None
     assert radau_address(medium, radau) > 0 and rosenbrock_address(medium, rodas) > 0

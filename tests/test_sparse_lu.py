@@ -6,7 +6,8 @@ real and complex: the residual of the solve, the plan's fill against a dense eli
 same pivot order, and the branches for a singular, a non-finite and an unstable matrix.  The
 loops are checked against the numba steppers (partial pivoting: the same method, rounding apart)
 and against the published POLLU reference; a model whose matrices need row interchanges hands
-the solve to the numba stepper.
+the solve to the numba stepper.  Below those sizes (HIRES, ROBER) the sparse LU is tried first
+and the dense LU with partial pivoting factors what fails the threshold test, in the same loop.
 """
 import ctypes
 
@@ -207,3 +208,36 @@ def test_matrices_that_need_pivoting_go_to_the_numba_stepper(method):
     assert sol.success and sol.stats == ref.stats and np.array_equal(sol.u, ref.u)
     assert address(cm, method) == 0  # and runs that method from now on
     assert np.array_equal(cm.solve((0.0, 1.0), **kw).u, ref.u)
+
+
+# --- small models: the sparse LU first, the dense LU behind it --------------------------------------
+@pytest.mark.parametrize("name,t_end", [("hires", 321.8122), ("rober", 40.0)])
+@pytest.mark.parametrize("method", ["rodas5p", "rodas4", "radau5"])
+def test_small_models_try_the_sparse_lu_first(name, t_end, method):
+    cm = sd.compile(models.get(name).build())
+    tab = ROSENBROCK_METHODS.get(method) or RADAU_METHODS[method]
+    assert cm.n < fused.FUSED_MAX_N and fused._sparse_plan(cm, tab) is not None
+    assert address(cm, method) > 0
+    kw = dict(method=method, rtol=1e-6, atol=1e-10, saveat=np.linspace(0.0, t_end, 9))
+    a, b = cm.solve((0.0, t_end), **kw), cm.solve((0.0, t_end), fused=None, **kw)
+    assert a.success and a.stats == b.stats
+    assert np.all(np.abs(a.u - b.u) <= 1e-9 * np.abs(b.u).max(axis=0))
+
+
+def test_a_dense_jacobian_keeps_the_dense_lu():
+    cm = sd.compile(models.get("vdpol").build())  # 2 x 2, full: the pattern shortens nothing
+    assert fused._sparse_plan(cm, ROSENBROCK_METHODS["rodas5p"]) is None
+
+
+@pytest.mark.parametrize("method", ["rodas5p", "radau5"])
+def test_small_model_needing_pivots_falls_back_inside_the_loop(method):
+    """Two stiff van der Pol oscillators (4 states, a block-diagonal pattern): in the fast phases W
+    fails the threshold test and the loop factors it with partial pivoting; it stays in use."""
+    cm = coupled_oscillators(2)
+    tab = ROSENBROCK_METHODS.get(method) or RADAU_METHODS[method]
+    assert fused._sparse_plan(cm, tab) is not None and address(cm, method) > 0
+    kw = dict(method=method, rtol=1e-6, atol=1e-8, saveat=np.linspace(0.0, 3.0, 7))
+    a, b = cm.solve((0.0, 3.0), **kw), cm.solve((0.0, 3.0), fused=None, **kw)
+    assert a.success and a.stats["nsteps"] == b.stats["nsteps"]
+    assert np.all(np.abs(a.u - b.u) <= 1e-6 * np.abs(b.u).max(axis=0))
+    assert address(cm, method) > 0

@@ -51,6 +51,10 @@ RADAU_MAX_N = 10
 SPARSE_MAX_N = 100
 #: ... when its elimination takes at most this many multiply-subtracts (the code is unrolled)
 SPARSE_MAX_FLOPS = 5000
+#: below those sizes too, when the pattern shortens the elimination, the sparse LU factors ``W``
+#: first and the dense LU (partial pivoting) only a matrix that fails the threshold test (HIRES,
+#: Rodas5P: 139 -> 87 us); False: the dense LU alone, the numba stepper's numbers bit for bit
+SMALL_SPARSE = True
 
 _CONSTANTS = dict(SAFETY=control.SAFETY, FACMIN=control.FACMIN, FACMAX=control.FACMAX,
                   FAC_NONFINITE=control.FAC_NONFINITE, ERROLD_MIN=control.ERROLD_MIN,
@@ -158,8 +162,7 @@ def _resolve(loops, cm, tab, needs, build):
         return 0
     programs = getattr(cm, "programs", None)
     n = getattr(cm, "n", None)
-    limit = RADAU_MAX_N if _family(tab) == "radau" else FUSED_MAX_N
-    if not programs or needs not in programs or "rhs" not in programs or n is None or n >= limit and \
+    if not programs or needs not in programs or "rhs" not in programs or n is None or n >= _dense_limit(tab) and \
             _sparse_plan(cm, tab) is None:
         loops[tab.name] = _NEVER
         return 0
@@ -224,21 +227,31 @@ def _content_key(functions_ir, cm, tab, n) -> str:
         h.update(np.asarray(pattern.indptr, dtype=np.int64).tobytes())
         h.update(np.asarray(pattern.indices, dtype=np.int64).tobytes())
     plan = _sparse_plan(cm, tab) if pattern is not None else None  # which LU (also set by the limits above)
-    h.update(repr(None if plan is None else plan.order).encode())
+    h.update(repr(None if plan is None else (plan.order, n < _dense_limit(tab))).encode())
     h.update(_sources_hash().encode())
     return h.hexdigest()
 
 
 def _sparse_plan(cm, tab):
-    """The sparse LU plan of a Rosenbrock loop for ``cm`` from :data:`FUSED_MAX_N` states (a
-    Radau loop from :data:`RADAU_MAX_N`), or None (an explicit method, fewer or more states, or an
-    elimination over :data:`SPARSE_MAX_FLOPS`)."""
+    """The sparse LU plan of ``cm``'s stiff loop, or None: the dense LU (small models whose
+    elimination the pattern does not shorten, or :data:`SMALL_SPARSE` off) or no loop at all
+    (an explicit method, over :data:`SPARSE_MAX_N` states or :data:`SPARSE_MAX_FLOPS`)."""
     n, family = cm.n, _family(tab)
-    if family == "explicit" or n < (RADAU_MAX_N if family == "radau" else FUSED_MAX_N) or n > SPARSE_MAX_N:
+    if family == "explicit" or n > SPARSE_MAX_N:
+        return None
+    small = n < _dense_limit(tab)
+    if small and not SMALL_SPARSE:
         return None
     pattern = cm.jac_pattern
     plan = plan_sparse_lu(n, pattern.indptr, pattern.indices)
-    return plan if plan.flops <= SPARSE_MAX_FLOPS else None
+    if plan.flops > SPARSE_MAX_FLOPS or small and plan.flops >= sum(k * k for k in range(n)):
+        return None
+    return plan
+
+
+def _dense_limit(tab) -> int:
+    """Models below this many states get the dense LU (alone, or behind the sparse one)."""
+    return RADAU_MAX_N if _family(tab) == "radau" else FUSED_MAX_N
 
 
 def needs_pivoting(cm, tab) -> None:
@@ -263,13 +276,13 @@ def _build(module, keepalive, cm, tab, n, key):
         spec = RadauSpec(c=tab.c, T=tab.T, TI=tab.TI, gamma=tab.gamma, alpha=tab.alpha, beta=tab.beta, dd=tab.dd,
                          dense=tab.dense, q=tab.error_exponent, constants=_RADAU_CONSTANTS, codes=_CODES)
         build_radau(module, "loop", module.get_global("rhs"), module.get_global("jac_csc"), n, pattern.indptr,
-                    pattern.indices, spec, sparse=_sparse_plan(cm, tab))
+                    pattern.indices, spec, sparse=_sparse_plan(cm, tab), pivot_fallback=n < _dense_limit(tab))
     elif _family(tab) == "rosenbrock":
         pattern = cm.jac_pattern
         spec = RosenbrockSpec(A=tab.A, C=tab.C, gamma=tab.gamma, c=tab.c, d=tab.d, b=tab.b, e=tab.e, dense=tab.dense,
                               q=tab.error_exponent, constants=_ROSENBROCK_CONSTANTS, codes=_CODES)
         build_rosenbrock(module, "loop", module.get_global("rhs"), module.get_global("jac_csc"), n, pattern.indptr,
-                         pattern.indices, spec, sparse=_sparse_plan(cm, tab))
+                         pattern.indices, spec, sparse=_sparse_plan(cm, tab), pivot_fallback=n < _dense_limit(tab))
     else:
         build_erk(module, "loop", module.get_global("rhs"), n, spec_for(tab))
     # index tables baked into the IR as addresses are process-local: such a module is not cached
