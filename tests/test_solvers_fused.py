@@ -303,7 +303,8 @@ def test_a_loop_that_cannot_be_emitted_falls_back_to_the_numba_stepper(tmp_path,
 def test_sparse_lu_from_the_size_limits_and_no_loop_for_a_large_elimination():
     """Below RADAU_MAX_N (FUSED_MAX_N for Rosenbrock) the dense LU of the numba stepper; from
     there the sparse LU with static pivots (tests/test_sparse_lu.py); no emitted stiff loop when
-    the elimination exceeds SPARSE_MAX_FLOPS (a dense Jacobian of 40 states: 40**3/3)."""
+    the elimination exceeds SPARSE_MAX_FLOPS (a dense Jacobian of 40 states: 40**3/3) or the model
+    SPARSE_MAX_N states."""
     from symdyn.solvers import fused
 
     def chain(n, dense=False):
@@ -322,3 +323,6 @@ def test_sparse_lu_from_the_size_limits_and_no_loop_for_a_large_elimination():
     big = chain(40, dense=True)
     assert fused._sparse_plan(big, rodas) is None  # 40**3/3 multiply-subtracts
     assert rosenbrock_address(big, rodas) == 0 and radau_address(big, radau) == 0
+    longer = chain(fused.SPARSE_MAX_N["radau"] + 1)  # a chain: no fill, but too many states for Radau5
+    assert fused._sparse_plan(longer, rodas) is not None and fused._sparse_plan(longer, radau) is None
+    assert fused._sparse_plan(chain(fused.SPARSE_MAX_N["rosenbrock"] + 1), rodas) is None

@@ -45,12 +45,16 @@ FUSED_MAX_N = STAGE_OUTER_N
 #: model: 2.2 s to compile, then 87 us per solve against numba's 86; HIRES, 8 states: 128 against
 #: 162 us)
 RADAU_MAX_N = 10
-#: from :data:`FUSED_MAX_N` states up to this many, a Rosenbrock loop factors ``W`` with the
-#: sparse LU of :mod:`codegen.sparse_lu_ir` (static pivots; a matrix that needs interchanges
-#: hands the solve to the numba stepper) ...
-SPARSE_MAX_N = 100
-#: ... when its elimination takes at most this many multiply-subtracts (the code is unrolled)
-SPARSE_MAX_FLOPS = 5000
+#: from :data:`FUSED_MAX_N` states (Radau5: :data:`RADAU_MAX_N`) up to this many, a stiff loop
+#: factors ``W`` with the sparse LU of :mod:`codegen.sparse_lu_ir` (static pivots; a matrix that
+#: needs interchanges hands the solve to the numba stepper) when its elimination takes at most
+#: :data:`SPARSE_MAX_FLOPS` multiply-subtracts.  Everything is unrolled, so compiling grows with
+#: both: measured on random sparse models, Rodas5P 1.3 s at 32 states (536 multiply-subtracts),
+#: 2.3 s at 48 (1054), 3.3 s at 60 (2005); Radau5 (a complex LU too) 2.0 s at 32, 4.1 s at 48,
+#: 8 s at 60 -- while running 3-4x faster than the numba steppers.  The limits keep the pause
+#: at a model's second solve near 2 s (the machine code is then on disk).
+SPARSE_MAX_N = {"rosenbrock": 48, "radau": 32}
+SPARSE_MAX_FLOPS = {"rosenbrock": 2500, "radau": 1000}
 #: below those sizes too, when the pattern shortens the elimination, the sparse LU factors ``W``
 #: first and the dense LU (partial pivoting) only a matrix that fails the threshold test (HIRES,
 #: Rodas5P: 139 -> 87 us); False: the dense LU alone, the numba stepper's numbers bit for bit
@@ -237,14 +241,14 @@ def _sparse_plan(cm, tab):
     elimination the pattern does not shorten, or :data:`SMALL_SPARSE` off) or no loop at all
     (an explicit method, over :data:`SPARSE_MAX_N` states or :data:`SPARSE_MAX_FLOPS`)."""
     n, family = cm.n, _family(tab)
-    if family == "explicit" or n > SPARSE_MAX_N:
+    if family == "explicit" or n > SPARSE_MAX_N[family]:
         return None
     small = n < _dense_limit(tab)
     if small and not SMALL_SPARSE:
         return None
     pattern = cm.jac_pattern
     plan = plan_sparse_lu(n, pattern.indptr, pattern.indices)
-    if plan.flops > SPARSE_MAX_FLOPS or small and plan.flops >= sum(k * k for k in range(n)):
+    if plan.flops > SPARSE_MAX_FLOPS[family] or small and plan.flops >= sum(k * k for k in range(n)):
         return None
     return plan
 
