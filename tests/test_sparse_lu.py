@@ -24,7 +24,7 @@ from codegen.lu_ir import ComplexField, RealField
 from codegen.module import NativeModule
 from codegen.signatures import DOUBLE, I64
 from codegen.sparse_lu_ir import THRESHOLD, plan_sparse_lu, sparse_lu_factor, sparse_lu_solve
-from symdyn.solvers import RADAU_METHODS, ROSENBROCK_METHODS
+from symdyn.solvers import RADAU_METHODS, ROSENBROCK_METHODS, RetCode
 from symdyn.solvers import fused
 
 OK, SINGULAR, UNSTABLE = 0, 1, 2
@@ -207,6 +207,8 @@ def test_matrices_that_need_pivoting_go_to_the_numba_stepper(method):
     sol = cm.solve((0.0, 1.0), **kw)  # the loop stops with NEEDS_PIVOTING; the numba stepper solves
     assert sol.success and sol.stats == ref.stats and np.array_equal(sol.u, ref.u)
     assert address(cm, method) == 0  # and runs that method from now on
+    assert len(fused._RETIRED[cm]) == 1  # (the loop's code stays loaded while the model lives: a
+    # thread that fetched its address before may still be running it)
     assert np.array_equal(cm.solve((0.0, 1.0), **kw).u, ref.u)
 
 
@@ -241,3 +243,21 @@ def test_small_model_needing_pivots_falls_back_inside_the_loop(method):
     assert a.success and a.stats["nsteps"] == b.stats["nsteps"]
     assert np.all(np.abs(a.u - b.u) <= 1e-6 * np.abs(b.u).max(axis=0))
     assert address(cm, method) > 0
+
+
+@pytest.mark.parametrize("method", ["rodas5p", "radau5"])
+def test_sparse_loop_failures_are_the_numba_steppers_statuses(pollu, method):
+    assert address(pollu, method) > 0
+    kw = dict(method=method, rtol=1e-6, atol=1e-18, max_steps=20)
+    a, b = pollu.solve((0.0, 60.0), **kw), pollu.solve((0.0, 60.0), fused=None, **kw)
+    assert a.retcode == b.retcode == RetCode.MaxSteps and a.stats == b.stats
+    m = sd.Model("log_chain")  # 16 states, a NaN once x0 < 0.5
+    xs = m.states(" ".join(f"x{i}" for i in range(16)), init=[1.0] * 16)
+    m.eq(sd.D(xs[0]), sp.log(xs[0] - 0.5))
+    for i in range(1, 16):
+        m.eq(sd.D(xs[i]), xs[i - 1] - xs[i])
+    cm = sd.compile(m)
+    assert address(cm, method) > 0
+    a, b = cm.solve((0.0, 10.0), method=method), cm.solve((0.0, 10.0), fused=None, method=method)
+    assert a.retcode == b.retcode == RetCode.NonFinite
+    assert abs(a.t_reached - b.t_reached) <= 1e-9

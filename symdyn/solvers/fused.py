@@ -77,6 +77,11 @@ _CODES = dict(SUCCESS=st.SUCCESS, MAX_STEPS=st.MAX_STEPS, STEP_SIZE_TOO_SMALL=st
 
 # compiled model -> {method name: entry (see _address)}; the modules live as long as the model
 _LOOPS = weakref.WeakKeyDictionary()
+# compiled model -> modules no longer handed out (see needs_pivoting): kept alive with the model,
+# since another thread may still be running their code
+_RETIRED = weakref.WeakKeyDictionary()
+# compiled model -> the sparse LU plan of its Jacobian's pattern (the pattern never changes)
+_PLANS = weakref.WeakKeyDictionary()
 
 
 def spec_for(tab) -> ERKSpec:
@@ -246,8 +251,10 @@ def _sparse_plan(cm, tab):
     small = n < _dense_limit(tab)
     if small and not SMALL_SPARSE:
         return None
-    pattern = cm.jac_pattern
-    plan = plan_sparse_lu(n, pattern.indptr, pattern.indices)
+    plan = _PLANS.get(cm)
+    if plan is None:
+        pattern = cm.jac_pattern
+        plan = _PLANS[cm] = plan_sparse_lu(n, pattern.indptr, pattern.indices)
     if plan.flops > SPARSE_MAX_FLOPS[family] or small and plan.flops >= sum(k * k for k in range(n)):
         return None
     return plan
@@ -262,7 +269,11 @@ def needs_pivoting(cm, tab) -> None:
     """Record that ``tab``'s emitted loop for ``cm`` met a matrix its static pivots cannot
     factor stably: from now on the numba stepper (partial pivoting) runs that method."""
     with LLVM_LOCK:
-        _LOOPS.setdefault(cm, {})[tab.name] = _NEVER
+        loops = _LOOPS.setdefault(cm, {})
+        old = loops.get(tab.name)
+        if type(old) is tuple:  # its code may be running in another thread: never freed before cm
+            _RETIRED.setdefault(cm, []).append(old)
+        loops[tab.name] = _NEVER
 
 
 def _functions_module(cm, tab, programs):
