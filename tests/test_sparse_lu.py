@@ -261,3 +261,34 @@ def test_sparse_loop_failures_are_the_numba_steppers_statuses(pollu, method):
     a, b = cm.solve((0.0, 10.0), method=method), cm.solve((0.0, 10.0), fused=None, method=method)
     assert a.retcode == b.retcode == RetCode.NonFinite
     assert abs(a.t_reached - b.t_reached) <= 1e-9
+
+
+def random_stiff_model(seed):
+    """A random sparse model: 3-24 states, decay rates from 0.1 to 1e4, 0-3 couplings per equation,
+    linear or bilinear, each saturating."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 25))
+    m = sd.Model(f"random_stiff{seed}")
+    xs = m.states(" ".join(f"x{i}" for i in range(n)), init=list(rng.uniform(0.2, 2.0, n)))
+    for i in range(n):
+        e = -10 ** rng.uniform(-1, 4) * xs[i]
+        for j in rng.choice(n, size=int(rng.integers(0, 4)), replace=True):
+            c = rng.uniform(-1, 1) * 10 ** rng.uniform(-1, 3)
+            e += c * xs[j] * (1 if rng.uniform() < 0.5 else xs[i]) / (1 + xs[j] ** 2)
+        m.eq(sd.D(xs[i]), e)
+    return sd.compile(m)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_sparse_models_agree_with_the_numba_steppers(seed):
+    """Whatever the pattern and whichever path the loop takes (sparse LU, the dense LU behind it,
+    or the hand-over to the numba stepper), the numbers are the method's (seeds 0-99 offline, both
+    methods: all within 1e-5 of the numba steppers; 13 of the 120 loops of seeds 40-99 handed
+    over)."""
+    cm = random_stiff_model(seed)
+    for method in ("rodas5p", "radau5"):
+        assert address(cm, method) > 0
+        kw = dict(method=method, rtol=1e-7, atol=1e-9, saveat=[0.5, 1.0])
+        a, b = cm.solve((0.0, 1.0), **kw), cm.solve((0.0, 1.0), fused=None, **kw)
+        assert a.success and b.success and a.stats["nsteps"] == b.stats["nsteps"], (a.message, b.message)
+        assert np.abs(a.u - b.u).max() <= 1e-6 * max(1.0, np.abs(b.u).max())
