@@ -9,11 +9,13 @@ Radau keeps more than the Rosenbrock loop between steps -- the Jacobian, both fa
 and the previous step's increments -- and all of it must survive a ``BUFFER_FULL`` return.  So
 the fifth argument (``k0`` in :mod:`codegen.erk`) is a *work* array laid out by
 :func:`work_layout`: ``f(t, u)``, ``Zold``, the Jacobian's CSC values, ``E1``, ``E2`` (real and
-imaginary parts) and both pivot vectors (as doubles).  The tolerances arrive already mapped as
+imaginary parts; or the sparse LU's factors in their first entries), both pivot vectors (as
+doubles) and ``pivoted`` (which factors the arrays hold when the sparse LU has the dense one
+behind it).  The tolerances arrive already mapped as
 RADAU5 maps them (the numba entry does it), with ``fnewt`` in ``fargs``.
 
 >>> work_layout(2, 3)["size"]
-27
+28
 """
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ stepper, which pivots), so an unstable elimination never produces a number.
 
 >>> import numpy as np
 >>> plan = plan_sparse_lu(3, np.array([0, 2, 3, 5]), np.array([0, 2, 1, 0, 2]))
->>> plan.order, plan.size
-((1, 0, 2), 7)
+>>> plan.order, plan.size       # state 1 is alone; 0 and 2 are coupled: 3 pivots, l20 and u02
+((1, 0, 2), 5)
 """
 from __future__ import annotations
 
