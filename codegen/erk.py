@@ -15,11 +15,14 @@ buffer is full, with its whole state stored, and the caller grows the buffer and
 Signature (all pointers to caller-owned, C-contiguous arrays)::
 
     int64 erk(double *fargs, int64 *iargs, double *u, const double *p, double *k0,
-              const double *atol, const double *saveat, double *ts, double *us, int64 *stats)
+              const double *atol, const double *saveat, double *ts, double *us, int64 *stats,
+              double *rec)
 
 ``fargs``/``iargs`` hold the scalar arguments and the loop state (layouts :data:`F_SLOTS`,
 :data:`I_SLOTS`); ``u`` is the state (start value in, reached value out); ``k0`` the slope
-at ``u`` (written on exit, read on a resumed call); ``us`` is ``(cap, n)`` row-major.
+at ``u`` (written on exit, read on a resumed call); ``us`` is ``(cap, n)`` row-major; with
+``keep_dense`` set, ``rec`` receives a row ``t, h, u, K_1 .. K_s`` per accepted step (``rcap``
+rows; a full buffer is a ``BUFFER_FULL`` too), the step records of ``dense=True``.
 
 codegen knows nothing of solvers: the caller passes the tableau, the step-size constants and
 the status and counter codes (:class:`ERKSpec`).
@@ -113,7 +116,8 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     # the loop state (the caller's values: t = t0, h = 0, errold = ERROLD_MIN, m = saved points,
     # zeros on a first call)
     fv = state_vars(E, fargs, F, ("t", "h", "errold"), DOUBLE)
-    iv = state_vars(E, iargs, I, ("m", "rejected", "last_nonfinite", "stiff_hits", "nonstiff_run"), I64)
+    iv = state_vars(E, iargs, I, ("m", "nrec", "rejected", "last_nonfinite", "stiff_hits", "nonstiff_run"), I64)
+    nrec, rec, keep_dense = iv["nrec"], a.rec, a.keep_dense
     t, h, errold = fv["t"], fv["h"], fv["errold"]
     m, rejected, last_nf, stiff_hits, nonstiff_run = (iv[k] for k in ("m", "rejected", "last_nonfinite",
                                                                        "stiff_hits", "nonstiff_run"))
@@ -156,7 +160,7 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     b.position_at_end(head)
     small_code = b.select(b.icmp_signed("!=", E.ld(last_nf), _i(0)), _i(X["NON_FINITE"]), _i(X["STEP_SIZE_TOO_SMALL"]))
     tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, counters["NSTEPS"], max_steps, small_code,
-                       C)
+                       C, records_full=lambda: b.and_(keep_dense, b.icmp_signed("==", E.ld(nrec), a.rcap)))
 
     # --- the stages --------------------------------------------------------------------------
     for i in range(1, s):
@@ -216,7 +220,7 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     t_new = b.select(E.ld(last), tf, E.add(tv, hv))
     dense_ready = E.var(ir.IntType(1), "dense_ready", ir.Constant(ir.IntType(1), int(s == s_total)))
 
-    def interpolate(ta):  # explicit.interpolate, with the extra stages the interpolant needs first
+    def ensure_dense():  # explicit._extra_stages, once per step, when the interpolant needs them
         if s < s_total:
             extra, have = E.block("extra_stages"), E.block("have_dense")
             b.cbranch(E.ld(dense_ready), have, extra)
@@ -228,6 +232,9 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
             E.st(ir.Constant(ir.IntType(1), 1), dense_ready)
             b.branch(have)
             b.position_at_end(have)
+
+    def interpolate(ta):  # explicit.interpolate, with the extra stages the interpolant needs first
+        ensure_dense()
         theta = E.div(E.sub(ta, tv), hv)
         weights = []
         for i in range(s_total):
@@ -246,6 +253,19 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
         return values
 
     save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate)
+
+    # --- accepted step: its record for dense output (rows of t, h, u, K_1 .. K_s_total) -----------
+    record, recorded = E.block("record"), E.block("recorded")
+    b.cbranch(keep_dense, record, recorded)
+    b.position_at_end(record)
+    ensure_dense()
+    row = b.mul(E.ld(nrec), _i(2 + n * (1 + s_total)))
+    values = [tv, hv] + [E.ld(u, k) for k in range(n)] + [E.ld(K[i], k) for i in range(s_total) for k in range(n)]
+    for j, v in enumerate(values):
+        E.st(v, E.at(rec, b.add(row, _i(j))))
+    E.incr(nrec)
+    b.branch(recorded)
+    b.position_at_end(recorded)
 
     # --- accepted step: stiffness test, advance, next step size ------------------------------------
     if s >= 2:

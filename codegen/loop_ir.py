@@ -26,9 +26,11 @@ import numpy as np
 
 from .signatures import DOUBLE, DOUBLE_PTR, I64
 
-#: the signature of every emitted loop: (fargs, iargs, u, p, k0, atol, saveat, ts, us, stats) -> status
+#: the signature of every emitted loop:
+#: (fargs, iargs, u, p, k0, atol, saveat, ts, us, stats, rec) -> status; ``rec`` holds the step
+#: records of ``dense=True`` (rows of ``t, h, u, stages``; only the explicit loop writes them)
 STEPPER_TYPE = ir.FunctionType(I64, [DOUBLE_PTR, I64.as_pointer(), DOUBLE_PTR, DOUBLE_PTR, DOUBLE_PTR,
-                                     DOUBLE_PTR, DOUBLE_PTR, DOUBLE_PTR, DOUBLE_PTR, I64.as_pointer()])
+                                     DOUBLE_PTR, DOUBLE_PTR, DOUBLE_PTR, DOUBLE_PTR, I64.as_pointer(), DOUBLE_PTR])
 
 #: fast-math flags of the loop's arithmetic: none, so that the numbers are those of the numba
 #: stepper (``dense=True`` runs that one; the same steps either way).  ``contract`` (fused
@@ -38,7 +40,8 @@ FLAGS = ()
 #: the first slots of every emitted loop's ``fargs`` and ``iargs`` (each loop appends its own
 #: state): the arguments, and the state every loop carries
 COMMON_F_SLOTS = ("t0", "tf", "rtol", "switch_bound", "h_init", "t", "h")
-COMMON_I_SLOTS = ("nsave", "cap", "save_steps", "max_steps", "adaptive", "resume", "m")
+COMMON_I_SLOTS = ("nsave", "cap", "save_steps", "max_steps", "adaptive", "resume", "m", "keep_dense", "nrec",
+                  "rcap")
 
 
 def const(x) -> ir.Constant:
@@ -231,15 +234,20 @@ def first_step(E, call_rhs, n, u, f0, ytmp, work, atol, rtol, t0, tf, h_init, or
     return E.ld(h_slot)
 
 
-def loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, nsteps, max_steps, small_code, constants):
+def loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, nsteps, max_steps, small_code, constants,
+              records_full=None):
     """Emit the top of the time loop as the numba steppers have it: stop at ``t >= tf``
-    (SUCCESS), a full output buffer (BUFFER_FULL), the step budget (MAX_STEPS: ``nsteps`` against
-    ``max_steps``), a step below the round-off limit (``small_code``); then shorten the last step
-    and count the step.  Returns ``(t, h)`` as then loaded."""
+    (SUCCESS), a full output buffer or (``records_full()``, an i1) a full step record buffer
+    (BUFFER_FULL), the step budget (MAX_STEPS: ``nsteps`` against ``max_steps``), a step below the
+    round-off limit (``small_code``); then shorten the last step and count the step.  Returns
+    ``(t, h)`` as then loaded."""
     b, X = E.b, E.codes
     tv, hv = E.ld(t), E.ld(h)
     E.stop_if(b.not_(E.lt(tv, tf)), X["SUCCESS"], "done")
-    E.stop_if(b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap)), X["BUFFER_FULL"], "full")
+    full = b.and_(save_steps, b.icmp_signed("==", E.ld(m), cap))
+    if records_full is not None:
+        full = b.or_(full, records_full())
+    E.stop_if(full, X["BUFFER_FULL"], "full")
     E.stop_if(b.icmp_signed(">=", E.ld(nsteps), max_steps), X["MAX_STEPS"], "max_steps")
     hmin = E.mul(const(constants["HMIN_ULPS"] * constants["EPS"]),
                  E.max(E.fabs(tv), E.mul(const(constants["HMIN_SPAN"]), E.fabs(E.sub(tf, t0)))))
@@ -354,21 +362,23 @@ def retry_smaller(E, nreject, flags, adaptive, code, name, h, factor, head):
 def begin_loop(module, name, n, F, I):
     """A new loop function ``name`` (:data:`STEPPER_TYPE`, arguments ``noalias``), its emitter, and
     a namespace with its arguments (``fargs``, ``iargs``, ``u_out``, ``p``, ``k0``, ``saveat``,
-    ``ts``, ``us``, ``stats``) and the common inputs loaded in the entry block (``t0``, ``tf``,
-    ``rtol``, ``bound``, ``nsave``, ``cap``, ``max_steps``; ``save_steps``, ``adaptive`` as
-    booleans; ``atol`` as ``n`` values) -- ``F``/``I`` are the loop's slot indices."""
+    ``ts``, ``us``, ``stats``, ``rec``) and the common inputs loaded in the entry block (``t0``,
+    ``tf``, ``rtol``, ``bound``, ``nsave``, ``cap``, ``max_steps``, ``rcap``; ``save_steps``,
+    ``adaptive``, ``keep_dense`` as booleans; ``atol`` as ``n`` values) -- ``F``/``I`` are the
+    loop's slot indices."""
     fn = ir.Function(module, STEPPER_TYPE, name)
     for arg in fn.args:
         arg.add_attribute("noalias")
     fn.attributes.add("nounwind")
     E = LoopEmitter(module, fn)
-    fargs, iargs, u_out, p, k0, atol_p, saveat, ts, us, stats = fn.args
+    fargs, iargs, u_out, p, k0, atol_p, saveat, ts, us, stats, rec = fn.args
 
     def flag(slot):
         return E.b.icmp_signed("!=", E.ld(iargs, I[slot]), iconst(0))
 
     a = SimpleNamespace(
-        fargs=fargs, iargs=iargs, u_out=u_out, p=p, k0=k0, saveat=saveat, ts=ts, us=us, stats=stats,
+        fargs=fargs, iargs=iargs, u_out=u_out, p=p, k0=k0, saveat=saveat, ts=ts, us=us, stats=stats, rec=rec,
+        keep_dense=flag("keep_dense"), rcap=E.ld(iargs, I["rcap"]),
         t0=E.ld(fargs, F["t0"]), tf=E.ld(fargs, F["tf"]), rtol=E.ld(fargs, F["rtol"]),
         bound=E.ld(fargs, F["switch_bound"]), nsave=E.ld(iargs, I["nsave"]), cap=E.ld(iargs, I["cap"]),
         save_steps=flag("save_steps"), max_steps=E.ld(iargs, I["max_steps"]), adaptive=flag("adaptive"),

@@ -78,6 +78,47 @@ def test_emitted_loop_gives_the_numba_steppers_numbers(lorenz, method, output):
     assert_same(a, b)
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("output", ["steps", "saveat", "fixed"])
+def test_dense_output_from_the_emitted_loop(lorenz, method, output, monkeypatch):
+    """dense=True: the loop records every accepted step (t, h, u and the stages, the interpolant's
+    extra ones included; the record buffer grows past 64 rows), and sol(t) gives the numba
+    stepper's values bit for bit."""
+    from symdyn.solvers import solve as solve_mod
+
+    kw = dict(method=method, rtol=1e-7, atol=1e-9, dense=True)
+    if output == "saveat":
+        kw["saveat"] = [0.0, 0.77, 5.0, 10.0]
+    if output == "fixed":
+        kw.update(adaptive=False, dt=0.01)
+    assert build_now(lorenz, EXPLICIT_METHODS[method]) > 0
+    real = solve_mod.explicit_rk_solve
+    monkeypatch.setattr(solve_mod, "explicit_rk_solve", None)  # the numba stepper must not run
+    a = lorenz.solve((0.0, 10.0), **kw)
+    monkeypatch.setattr(solve_mod, "explicit_rk_solve", real)
+    b = lorenz.solve((0.0, 10.0), fused=None, **kw)
+    assert_same(a, b)
+    tt = np.concatenate([np.linspace(0.0, 10.0, 997), [10.0]])
+    assert np.array_equal(a(tt), b(tt))
+    assert a.stats["naccept"] > 64
+
+
+def test_dense_output_across_auto_switches_from_the_emitted_loops():
+    """The switching auto (no analysis) with dense=True: the explicit phases' records from the
+    emitted loop, the Rosenbrock phases' from the numba stepper, one sol(t) over all of them."""
+    from symdyn.solvers.solve import solve_compiled
+
+    cm = sd.compile(models.get("vdpol").build())
+    for tab in loops_for("auto"):
+        assert build_now(cm, tab) > 0
+    a, b = (solve_compiled(cm.addresses, cm.n, (0.0, 2.0), cm.u0, cm.p0, method="auto", rtol=1e-6, atol=1e-6,
+                           dense=True, fused=f) for f in (cm, None))
+    assert a.method == "tsit5+rodas5p"
+    assert a.segments == b.segments and a.stats == b.stats and np.array_equal(a.u, b.u)
+    tt = np.linspace(0.0, 2.0, 501)
+    assert np.array_equal(a(tt), b(tt))
+
+
 def test_the_emitted_loop_is_used_and_only_below_the_size_limit(lorenz):
     assert erk_address(lorenz, EXPLICIT_METHODS["tsit5"]) > 0
     assert erk_address(lorenz, EXPLICIT_METHODS["tsit5"]) == erk_address(lorenz, EXPLICIT_METHODS["tsit5"])

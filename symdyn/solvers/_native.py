@@ -83,13 +83,13 @@ def call_native_row(typingctx, addr, t, u, p, out, row):
 
 
 @intrinsic
-def call_stepper(typingctx, addr, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats):
-    """``call_stepper(addr, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats)``: call an
+def call_stepper(typingctx, addr, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats, rec):
+    """``call_stepper(addr, fargs, iargs, u, p, k0, atol, saveat, ts, us, stats, rec)``: call an
     emitted time loop (:data:`codegen.loop_ir.STEPPER_TYPE`) with the arrays' data pointers;
     returns its int64 status.  Every array must be C-contiguous (float64, except ``iargs`` and
     ``stats``: int64)."""
-    arrays = (fargs, iargs, u, p, k0, atol, saveat, ts, us, stats)
-    for arr, dtype in zip(arrays, (types.float64, types.int64) + (types.float64,) * 7 + (types.int64,)):
+    arrays = (fargs, iargs, u, p, k0, atol, saveat, ts, us, stats, rec)
+    for arr, dtype in zip(arrays, (types.float64, types.int64) + (types.float64,) * 7 + (types.int64, types.float64)):
         if not (isinstance(arr, types.Array) and arr.dtype == dtype and arr.layout == "C"):
             return None
     if not isinstance(addr, types.Integer):

@@ -402,18 +402,48 @@ _NF, _NI = len(_F), len(_I)
 
 
 @numba.njit(cache=True)
+def _fused(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rtol, atol, h_init, adaptive, max_steps, stiff_bound,
+           keep_dense):
+    u = u0.copy()
+    fargs = np.zeros(_NF)
+    fargs[_F_ERROLD] = ERROLD_MIN
+    iargs = np.zeros(_NI, np.int64)
+    status, t, ts, us, stats, h, rec = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
+                                                   save_steps, s_total, t0, tf, rtol, stiff_bound, h_init, adaptive,
+                                                   max_steps, keep_dense)
+    return status, t, u, ts, us, stats, h, rec
+
+
+@numba.njit(cache=True)
 def explicit_fused_solve(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rtol, atol, h_init, adaptive,
                          max_steps, stiff_bound):
     """:func:`explicit_rk_solve` with the time loop emitted as LLVM IR for one model and method
     (:mod:`codegen.erk`, address ``stepper``; :mod:`symdyn.solvers.fused` builds it).  Same
     arguments (the tableau is compiled into the loop; ``s_total`` is its stage count); returns
-    ``(status, t, u, ts, us, stats, h)``: no step records (``dense=True`` uses
-    :func:`explicit_rk_solve`), and four arrays fewer to return to Python."""
-    u = u0.copy()
-    fargs = np.zeros(_NF)
-    fargs[_F_ERROLD] = ERROLD_MIN
-    iargs = np.zeros(_NI, np.int64)
-    status, t, ts, us, stats, h = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
-                                              save_steps, s_total, t0, tf, rtol, stiff_bound, h_init, adaptive,
-                                              max_steps)
+    ``(status, t, u, ts, us, stats, h)``: no step records (:func:`explicit_fused_dense_solve`
+    keeps them), and four arrays fewer to return to Python."""
+    status, t, u, ts, us, stats, h, _ = _fused(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rtol, atol,
+                                               h_init, adaptive, max_steps, stiff_bound, False)
     return status, t, u, ts, us, stats, h
+
+
+@numba.njit(cache=True)
+def explicit_fused_dense_solve(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rtol, atol, h_init, adaptive,
+                               max_steps, stiff_bound):
+    """:func:`explicit_fused_solve` keeping every accepted step's record for ``dense=True``:
+    returns ``(status, t, u, ts, us, stats, h, rec)``, ``rec`` rows of ``t, h, u, K_1 .. K_s``
+    (:func:`split_records` makes :class:`.solution.DenseOutput`'s arrays of them)."""
+    return _fused(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rtol, atol, h_init, adaptive, max_steps,
+                  stiff_bound, True)
+
+
+def split_records(rec, n, s_total):
+    """``(rec_t, rec_h, rec_u, rec_k)`` from the record rows of :func:`explicit_fused_dense_solve`,
+    as :func:`explicit_rk_solve` returns them (views where the layout allows).
+
+    >>> import numpy as np
+    >>> t, h, u, k = split_records(np.arange(12.0).reshape(2, 6), 1, 3)
+    >>> t.tolist(), k.shape
+    ([0.0, 6.0], (2, 3, 1))
+    """
+    return rec[:, 0], rec[:, 1], rec[:, 2:2 + n], rec[:, 2 + n:].reshape(rec.shape[0], s_total, n)

@@ -512,6 +512,6 @@ def radau_fused_solve(stepper, work_size, p, t0, tf, u0, s, saveat, save_steps, 
     iargs = np.zeros(_NI, np.int64)
     iargs[_I_NEED_JAC] = 1
     iargs[_I_FIRST] = 1
-    status, t, ts, us, stats, h = run_emitted(stepper, fargs, iargs, u, p, np.zeros(work_size), atol, saveat,
-                                              save_steps, s, t0, tf, rtol, 0.0, h_init, adaptive, max_steps)
+    status, t, ts, us, stats, h, _ = run_emitted(stepper, fargs, iargs, u, p, np.zeros(work_size), atol, saveat,
+                                                 save_steps, s, t0, tf, rtol, 0.0, h_init, adaptive, max_steps, False)
     return status, t, u, ts, us, stats, h

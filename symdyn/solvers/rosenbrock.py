@@ -428,7 +428,7 @@ def rosenbrock_fused_solve(stepper, p, t0, tf, u0, s, autonomous, saveat, save_s
     iargs = np.zeros(_NI, np.int64)
     iargs[_I_AUTONOMOUS] = 1 if autonomous else 0
     iargs[_I_FIRST] = 1
-    status, t, ts, us, stats, h = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
-                                              save_steps, s, t0, tf, rtol, nonstiff_bound, h_init, adaptive,
-                                              max_steps)
+    status, t, ts, us, stats, h, _ = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
+                                                 save_steps, s, t0, tf, rtol, nonstiff_bound, h_init, adaptive,
+                                                 max_steps, False)
     return status, t, u, ts, us, stats, h

@@ -25,7 +25,7 @@ from .errors import (
     ToleranceError,
     UnknownMethodError,
 )
-from .explicit import explicit_fused_solve, explicit_rk_solve
+from .explicit import explicit_fused_dense_solve, explicit_fused_solve, explicit_rk_solve, split_records
 from .fused import erk_address, needs_pivoting, radau_address, radau_work_size, rosenbrock_address
 from .radau import radau_fused_solve, radau_solve
 from .rosenbrock import rosenbrock_fused_solve, rosenbrock_solve
@@ -214,9 +214,15 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
     """One native call: integrate with one method from t0 until tf (or a switch signal).
 
     ``fused`` (a compiled model) selects, on a small model, the time loop emitted with the
-    model's functions (:mod:`.fused`) when one is available (not for ``dense`` or a band plan)."""
+    model's functions (:mod:`.fused`) when one is available (not for a band plan, nor for
+    ``dense`` with a stiff method)."""
     if family == "explicit":
-        stepper = erk_address(fused, tab, build=False) if fused is not None and not dense else 0
+        stepper = erk_address(fused, tab, build=False) if fused is not None else 0
+        if stepper and dense:
+            code, t, u, ts, us, counters, h, rec = explicit_fused_dense_solve(
+                stepper, p, t0, tf, u0, tab.c.shape[0], saveat, save_steps, rtol, atol, h0, adaptive, max_steps,
+                switch_bound)
+            return (code, t, u, ts, us, counters, *split_records(rec, u.shape[0], tab.c.shape[0]), h)
         if stepper:
             code, t, u, ts, us, counters, h = explicit_fused_solve(
                 stepper, p, t0, tf, u0, tab.c.shape[0], saveat, save_steps, rtol, atol, h0, adaptive, max_steps,
@@ -305,7 +311,7 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     fused : CompiledModel, optional
         The compiled model behind ``addresses`` (``solve_model`` passes it): explicit, Rosenbrock
         and Radau methods on a small model then run a time loop emitted as LLVM IR with its
-        functions (:mod:`.fused`; not with ``dense=True``).  Ignored unless
+        functions (:mod:`.fused`; ``dense=True`` only with explicit methods).  Ignored unless
         ``fused.addresses["rhs"]`` is ``addresses["rhs"]``.
     band : BandPlan, optional
         Rosenbrock methods (and ``auto``'s stiff phase) then evaluate the Jacobian's CSC values
