@@ -45,7 +45,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, first_step, iconst as _i,
-                      loop_head, retry_smaller, save_output, state_vars, store_state)
+                      loop_head, record_step, records_full, retry_smaller, save_output, state_vars, store_state)
 from .signatures import DOUBLE, I64
 
 #: slots of ``fargs``: inputs, then the loop state carried between calls
@@ -117,7 +117,7 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     # zeros on a first call)
     fv = state_vars(E, fargs, F, ("t", "h", "errold"), DOUBLE)
     iv = state_vars(E, iargs, I, ("m", "nrec", "rejected", "last_nonfinite", "stiff_hits", "nonstiff_run"), I64)
-    nrec, rec, keep_dense = iv["nrec"], a.rec, a.keep_dense
+    nrec = iv["nrec"]
     t, h, errold = fv["t"], fv["h"], fv["errold"]
     m, rejected, last_nf, stiff_hits, nonstiff_run = (iv[k] for k in ("m", "rejected", "last_nonfinite",
                                                                        "stiff_hits", "nonstiff_run"))
@@ -160,7 +160,7 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
     b.position_at_end(head)
     small_code = b.select(b.icmp_signed("!=", E.ld(last_nf), _i(0)), _i(X["NON_FINITE"]), _i(X["STEP_SIZE_TOO_SMALL"]))
     tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, counters["NSTEPS"], max_steps, small_code,
-                       C, records_full=lambda: b.and_(keep_dense, b.icmp_signed("==", E.ld(nrec), a.rcap)))
+                       C, records_full=records_full(E, a, nrec))
 
     # --- the stages --------------------------------------------------------------------------
     for i in range(1, s):
@@ -254,18 +254,7 @@ def build_erk(module: ir.Module, name: str, rhs: ir.Function, n: int, spec: ERKS
 
     save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate)
 
-    # --- accepted step: its record for dense output (rows of t, h, u, K_1 .. K_s_total) -----------
-    record, recorded = E.block("record"), E.block("recorded")
-    b.cbranch(keep_dense, record, recorded)
-    b.position_at_end(record)
-    ensure_dense()
-    row = b.mul(E.ld(nrec), _i(2 + n * (1 + s_total)))
-    values = [tv, hv] + [E.ld(u, k) for k in range(n)] + [E.ld(K[i], k) for i in range(s_total) for k in range(n)]
-    for j, v in enumerate(values):
-        E.st(v, E.at(rec, b.add(row, _i(j))))
-    E.incr(nrec)
-    b.branch(recorded)
-    b.position_at_end(recorded)
+    record_step(E, a, nrec, n, tv, hv, u, K, before=ensure_dense)  # (dense=True)
 
     # --- accepted step: stiffness test, advance, next step size ------------------------------------
     if s >= 2:

@@ -314,6 +314,31 @@ def save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpo
     b.position_at_end(done)
 
 
+def records_full(E, a, nrec):
+    """``loop_head``'s ``records_full``: the step record buffer of ``dense=True`` is full."""
+    return lambda: E.b.and_(a.keep_dense, E.b.icmp_signed("==", E.ld(nrec), a.rcap))
+
+
+def record_step(E, a, nrec, n, tv, hv, u, stages, before=None):
+    """Emit an accepted step's record for ``dense=True`` when ``keep_dense``: row ``nrec`` of
+    ``a.rec`` gets ``t, h, u`` (the step's start) and the ``stages`` arrays, as the numba
+    steppers' ``rec_t, rec_h, rec_u, rec_k``; ``before()`` emits what must come first (the
+    explicit interpolant's extra stages)."""
+    b = E.b
+    record, recorded = E.block("record"), E.block("recorded")
+    b.cbranch(a.keep_dense, record, recorded)
+    b.position_at_end(record)
+    if before is not None:
+        before()
+    row = b.mul(E.ld(nrec), iconst(2 + n * (1 + len(stages))))
+    values = [tv, hv] + [E.ld(u, k) for k in range(n)] + [E.ld(K, k) for K in stages for k in range(n)]
+    for j, v in enumerate(values):
+        E.st(v, E.at(a.rec, b.add(row, iconst(j))))
+    E.incr(nrec)
+    b.branch(recorded)
+    b.position_at_end(recorded)
+
+
 def state_vars(E, ptr, slots, names, ty):
     """``{name: variable}``, each started from ``ptr[slots[name]]`` (the loop state a call
     receives; :func:`store_state` writes it back)."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, failure_code,
                       first_step, iconst as _i, increment_interpolant, loop_head, predictive_step,
-                      retry_smaller, save_output, state_vars, store_state)
+                      record_step, records_full, retry_smaller, save_output, state_vars, store_state)
 from .lu_ir import ComplexField, RealField, lu_factor, lu_solve
 from .sparse_lu_ir import SparseLU, sparse_lu_factor, sparse_lu_solve
 from .signatures import DOUBLE, I64
@@ -127,7 +127,7 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     for k in range(n):
         E.st(E.ld(u_out, k), u, k)
     fv = state_vars(E, fargs, F, ("t", "h", "h_lu", "hold", "hacc", "erracc", "faccon", "theta"), DOUBLE)
-    iv = state_vars(E, iargs, I, ("m", "need_jac", "caljac", "first", "rejected", "have_old", "last_failure"), I64)
+    iv = state_vars(E, iargs, I, ("m", "nrec", "need_jac", "caljac", "first", "rejected", "have_old", "last_failure"), I64)
     t, h, h_lu, hold, hacc, erracc, faccon, theta = (fv[k] for k in ("t", "h", "h_lu", "hold", "hacc", "erracc",
                                                                      "faccon", "theta"))
     m, need_jac, caljac, first, rejected, have_old, last_failure = (iv[k] for k in (
@@ -183,7 +183,7 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
     # --- loop head ---------------------------------------------------------------------------------
     b.position_at_end(head)
     tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, counters["NSTEPS"], max_steps,
-                       failure_code(E, last_failure), K)
+                       failure_code(E, last_failure), K, records_full=records_full(E, a, iv["nrec"]))
 
     # --- the Jacobian when needed ------------------------------------------------------------------
     jac_blk, jac_done = E.block("jacobian"), E.block("jacobian_done")
@@ -525,6 +525,7 @@ def build_radau(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir.Func
 
     interpolate = increment_interpolant(E, n, u, Z, dense, tv, hv)
     save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate)
+    record_step(E, a, iv["nrec"], n, tv, hv, u, Z)  # (dense=True)
     for i in range(s):
         for k in range(n):
             E.st(E.ld(Z[i], k), wptr("zold", i * n + k))

@@ -34,7 +34,7 @@ from .lu_ir import RealField, lu_factor, lu_solve
 from .sparse_lu_ir import SparseLU, sparse_lu_factor, sparse_lu_solve
 from .loop_ir import (COMMON_F_SLOTS, COMMON_I_SLOTS, begin_loop, const as _c, counter_vars, failure_code,
                       first_step, iconst as _i, increment_interpolant, loop_head, predictive_step,
-                      retry_smaller, save_output, state_vars, store_state)
+                      record_step, records_full, retry_smaller, save_output, state_vars, store_state)
 from .signatures import DOUBLE, I64
 
 F_SLOTS = COMMON_F_SLOTS + ("jnorm", "hacc", "erracc")
@@ -114,7 +114,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
         E.st(E.ld(u_out, k), u, k)
         E.st(_c(0.0), dT, k)  # numba's np.zeros: used unset on autonomous problems only with d = 0
     fv = state_vars(E, fargs, F, ("t", "h", "jnorm", "hacc", "erracc"), DOUBLE)
-    iv = state_vars(E, iargs, I, ("m", "rejected", "first", "last_failure", "nonstiff_run"), I64)
+    iv = state_vars(E, iargs, I, ("m", "nrec", "rejected", "first", "last_failure", "nonstiff_run"), I64)
     t, h, jnorm, hacc, erracc = (fv[k] for k in ("t", "h", "jnorm", "hacc", "erracc"))
     m, rejected, first, last_failure, nonstiff_run = (iv[k] for k in ("m", "rejected", "first", "last_failure",
                                                                       "nonstiff_run"))
@@ -151,7 +151,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
     # --- loop head ---------------------------------------------------------------------------------
     b.position_at_end(head)
     tv, hv = loop_head(E, t, h, t0, tf, last, adaptive, save_steps, m, cap, counters["NSTEPS"], max_steps,
-                       failure_code(E, last_failure), K)
+                       failure_code(E, last_failure), K, records_full=records_full(E, a, iv["nrec"]))
 
     # --- the Jacobian (after an accepted step), df/dt, ||J||_inf --------------------------------------
     jac_blk, jac_done = E.block("jacobian"), E.block("jacobian_done")
@@ -325,6 +325,7 @@ def build_rosenbrock(module: ir.Module, name: str, rhs: ir.Function, jac_csc: ir
 
     interpolate = increment_interpolant(E, n, u, U, dense, tv, hv)
     save_output(E, n, save_steps, m, ts, us, nsave, saveat, t_new, unew, interpolate)
+    record_step(E, a, iv["nrec"], n, tv, hv, u, U)  # (dense=True)
     for k in range(n):
         E.st(E.ld(unew, k), u, k)
         E.st(E.ld(ytmp, k), fx, k)

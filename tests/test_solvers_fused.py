@@ -250,10 +250,11 @@ def test_compiled_at_the_second_solve_and_then_found_on_disk(tmp_path, monkeypat
 
 @pytest.mark.parametrize("name", ["vdpol", "hires", "rober"])
 @pytest.mark.parametrize("method", sorted(ROSENBROCK_METHODS) + sorted(RADAU_METHODS))
-@pytest.mark.parametrize("output", ["steps", "saveat", "fixed"])
+@pytest.mark.parametrize("output", ["steps", "saveat", "fixed", "dense"])
 def test_emitted_stiff_loops_give_the_numba_steppers_numbers(name, method, output):
     """Rosenbrock and Radau loops, every output; with steps the buffers grow (> 64 points), so a
-    call returns BUFFER_FULL and resumes -- Radau with its Jacobian and factors kept."""
+    call returns BUFFER_FULL and resumes -- Radau with its Jacobian and factors kept; with
+    dense=True the step records grow too, and sol(t) is the numba stepper's."""
     mod = models.get(name)
     cm = sd.compile(mod.build())
     t_end = {"vdpol": 0.5, "hires": 321.8122, "rober": 40.0}[name]
@@ -262,9 +263,15 @@ def test_emitted_stiff_loops_give_the_numba_steppers_numbers(name, method, outpu
         kw["saveat"] = np.linspace(0.0, t_end, 17)
     if output == "fixed":
         kw.update(adaptive=False, dt=t_end / 300)
+    if output == "dense":
+        kw["dense"] = True
     a, b = both(cm, (0.0, t_end), **kw)
     assert_same(a, b)  # (fixed steps may fail, e.g. a singular W: then with the same status)
     assert a.success or output == "fixed", a.message
+    if output == "dense":
+        tt = np.linspace(0.0, t_end, 301)
+        assert np.array_equal(a(tt), b(tt))
+        assert a.stats["naccept"] > 64 or name != "hires"  # (HIRES: the records grew)
 
 
 @pytest.mark.parametrize("method", ["rodas5p", "radau5"])

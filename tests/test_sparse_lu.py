@@ -157,7 +157,7 @@ def address(cm, method):
 
 
 @pytest.mark.parametrize("method", POLLU_METHODS)
-@pytest.mark.parametrize("output", ["steps", "saveat"])
+@pytest.mark.parametrize("output", ["steps", "saveat", "dense"])
 def test_pollu_sparse_loops_agree_with_the_numba_steppers(pollu, method, output):
     """The same method with a different LU (static sparse pivots against partial pivoting): the
     same number of steps, and the rounding differences, amplified by the step-size control, stay
@@ -167,7 +167,12 @@ def test_pollu_sparse_loops_agree_with_the_numba_steppers(pollu, method, output)
     kw = dict(method=method, rtol=1e-6, atol=1e-18)
     if output == "saveat":
         kw["saveat"] = np.linspace(0.0, 60.0, 13)
+    if output == "dense":
+        kw["dense"] = True
     a, b = pollu.solve((0.0, 60.0), **kw), pollu.solve((0.0, 60.0), fused=None, **kw)
+    if output == "dense":
+        tt = np.linspace(0.0, 60.0, 241)
+        assert np.all(np.abs(a(tt) - b(tt)) <= 1e-7 * np.abs(b.u).max(axis=0))
     assert a.success and a.retcode == b.retcode and a.method == b.method
     assert a.stats == b.stats
     assert np.abs(a.t - b.t).max() <= 1e-7 * 60.0

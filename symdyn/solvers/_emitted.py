@@ -61,3 +61,15 @@ def run_emitted(stepper, fargs, iargs, u, p, k0, atol, saveat, save_steps, n_sta
         iargs[I_RESUME] = 1
     m = iargs[I_M]
     return status, fargs[F_T], ts[:m], us[:m], stats, fargs[F_H], rec[:iargs[I_NREC]]
+
+
+def split_records(rec, n, s_total):
+    """``(rec_t, rec_h, rec_u, rec_k)`` from the record rows of :func:`run_emitted` (``s_total``
+    stages of ``n`` values each), as the numba steppers return them (views of ``rec``).
+
+    >>> import numpy as np
+    >>> t, h, u, k = split_records(np.arange(12.0).reshape(2, 6), 1, 3)
+    >>> t.tolist(), k.shape
+    ([0.0, 6.0], (2, 3, 1))
+    """
+    return rec[:, 0], rec[:, 1], rec[:, 2:2 + n], rec[:, 2 + n:].reshape(rec.shape[0], s_total, n)

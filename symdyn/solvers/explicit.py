@@ -432,18 +432,7 @@ def explicit_fused_dense_solve(stepper, p, t0, tf, u0, s_total, saveat, save_ste
                                max_steps, stiff_bound):
     """:func:`explicit_fused_solve` keeping every accepted step's record for ``dense=True``:
     returns ``(status, t, u, ts, us, stats, h, rec)``, ``rec`` rows of ``t, h, u, K_1 .. K_s``
-    (:func:`split_records` makes :class:`.solution.DenseOutput`'s arrays of them)."""
+    (:func:`._emitted.split_records` makes :class:`.solution.DenseOutput`'s arrays of them)."""
     return _fused(stepper, p, t0, tf, u0, s_total, saveat, save_steps, rtol, atol, h_init, adaptive, max_steps,
                   stiff_bound, True)
 
-
-def split_records(rec, n, s_total):
-    """``(rec_t, rec_h, rec_u, rec_k)`` from the record rows of :func:`explicit_fused_dense_solve`,
-    as :func:`explicit_rk_solve` returns them (views where the layout allows).
-
-    >>> import numpy as np
-    >>> t, h, u, k = split_records(np.arange(12.0).reshape(2, 6), 1, 3)
-    >>> t.tolist(), k.shape
-    ([0.0, 6.0], (2, 3, 1))
-    """
-    return rec[:, 0], rec[:, 1], rec[:, 2:2 + n], rec[:, 2 + n:].reshape(rec.shape[0], s_total, n)

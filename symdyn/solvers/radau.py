@@ -492,11 +492,12 @@ _NF, _NI = len(_F), len(_I)
 
 @numba.njit(cache=True)
 def radau_fused_solve(stepper, work_size, p, t0, tf, u0, s, saveat, save_steps, rtol_user, atol_user, h_init, adaptive,
-                      max_steps):
+                      max_steps, keep_dense):
     """:func:`radau_solve` (dense Jacobian) with the time loop emitted as LLVM IR for one model
     (:mod:`codegen.radau_loop`; :mod:`symdyn.solvers.fused` builds it); ``work_size`` is its work
     array's length (:func:`codegen.radau_loop.work_layout`).  Returns ``(status, t, u, ts, us,
-    stats, h)`` like :func:`symdyn.solvers.explicit.explicit_fused_solve`."""
+    stats, h, rec)`` like :func:`symdyn.solvers.explicit.explicit_fused_dense_solve` (``rec``
+    without rows unless ``keep_dense``; its stages are the ``Z_i``)."""
     n = u0.shape[0]
     rtol = RTOL_FACTOR * rtol_user**RTOL_EXPONENT  # RADAU5's tolerance map, as radau_solve
     atol = np.empty(n)
@@ -512,6 +513,7 @@ def radau_fused_solve(stepper, work_size, p, t0, tf, u0, s, saveat, save_steps, 
     iargs = np.zeros(_NI, np.int64)
     iargs[_I_NEED_JAC] = 1
     iargs[_I_FIRST] = 1
-    status, t, ts, us, stats, h, _ = run_emitted(stepper, fargs, iargs, u, p, np.zeros(work_size), atol, saveat,
-                                                 save_steps, s, t0, tf, rtol, 0.0, h_init, adaptive, max_steps, False)
-    return status, t, u, ts, us, stats, h
+    status, t, ts, us, stats, h, rec = run_emitted(stepper, fargs, iargs, u, p, np.zeros(work_size), atol, saveat,
+                                                   save_steps, s, t0, tf, rtol, 0.0, h_init, adaptive, max_steps,
+                                                   keep_dense)
+    return status, t, u, ts, us, stats, h, rec

@@ -417,18 +417,19 @@ _NF, _NI = len(_F), len(_I)
 
 @numba.njit(cache=True)
 def rosenbrock_fused_solve(stepper, p, t0, tf, u0, s, autonomous, saveat, save_steps, rtol, atol, h_init, adaptive,
-                           max_steps, nonstiff_bound):
+                           max_steps, nonstiff_bound, keep_dense):
     """:func:`rosenbrock_solve` (dense Jacobian) with the time loop emitted as LLVM IR for one
     model and method (:mod:`codegen.rosenbrock_loop`; :mod:`symdyn.solvers.fused` builds it);
-    returns ``(status, t, u, ts, us, stats, h)`` like
-    :func:`symdyn.solvers.explicit.explicit_fused_solve`."""
+    returns ``(status, t, u, ts, us, stats, h, rec)`` like
+    :func:`symdyn.solvers.explicit.explicit_fused_dense_solve` (``rec`` without rows unless
+    ``keep_dense``; its stages are the increments ``U_i``)."""
     u = u0.copy()
     fargs = np.zeros(_NF)
     fargs[_F_ERRACC] = 1.0  # the numba entry's starting state: erracc 1, first step
     iargs = np.zeros(_NI, np.int64)
     iargs[_I_AUTONOMOUS] = 1 if autonomous else 0
     iargs[_I_FIRST] = 1
-    status, t, ts, us, stats, h, _ = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
-                                                 save_steps, s, t0, tf, rtol, nonstiff_bound, h_init, adaptive,
-                                                 max_steps, False)
-    return status, t, u, ts, us, stats, h
+    status, t, ts, us, stats, h, rec = run_emitted(stepper, fargs, iargs, u, p, np.empty(u.shape[0]), atol, saveat,
+                                                   save_steps, s, t0, tf, rtol, nonstiff_bound, h_init, adaptive,
+                                                   max_steps, keep_dense)
+    return status, t, u, ts, us, stats, h, rec

@@ -25,7 +25,8 @@ from .errors import (
     ToleranceError,
     UnknownMethodError,
 )
-from .explicit import explicit_fused_dense_solve, explicit_fused_solve, explicit_rk_solve, split_records
+from ._emitted import split_records
+from .explicit import explicit_fused_dense_solve, explicit_fused_solve, explicit_rk_solve
 from .fused import erk_address, needs_pivoting, radau_address, radau_work_size, rosenbrock_address
 from .radau import radau_fused_solve, radau_solve
 from .rosenbrock import rosenbrock_fused_solve, rosenbrock_solve
@@ -214,8 +215,7 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
     """One native call: integrate with one method from t0 until tf (or a switch signal).
 
     ``fused`` (a compiled model) selects, on a small model, the time loop emitted with the
-    model's functions (:mod:`.fused`) when one is available (not for a band plan, nor for
-    ``dense`` with a stiff method)."""
+    model's functions (:mod:`.fused`) when one is available (not for a band plan)."""
     if family == "explicit":
         stepper = erk_address(fused, tab, build=False) if fused is not None else 0
         if stepper and dense:
@@ -234,30 +234,36 @@ def _run(tab, family, addresses, p, t0, tf, u0, saveat, save_steps, dense, rtol,
     jac = addresses["jac_csc"] if band is not None else addresses["jac"]
     band_args = band.native_args() if band is not None else DENSE_ARGS
     if family == "radau":
-        stepper = radau_address(fused, tab, build=False) if fused is not None and band is None and not dense else 0
+        stepper = radau_address(fused, tab, build=False) if fused is not None and band is None else 0
         if stepper:
-            code, t, u, ts, us, counters, h = radau_fused_solve(
+            code, t, u, ts, us, counters, h, rec = radau_fused_solve(
                 stepper, radau_work_size(fused), p, t0, tf, u0, tab.c.shape[0], saveat, save_steps, rtol, atol, h0,
-                adaptive, max_steps)
+                adaptive, max_steps, dense)
             if code != _status.NEEDS_PIVOTING:
-                return code, t, u, ts, us, counters, None, None, None, None, h
+                return (code, t, u, ts, us, counters, *_records(rec, dense, u.shape[0], tab.c.shape[0]), h)
             needs_pivoting(fused, tab)  # the sparse LU's static pivots failed: this solve again, with pivoting
         return radau_solve(
             addresses["rhs"], jac, p, t0, tf, u0, tab.c, tab.T, tab.TI, tab.gamma, tab.alpha, tab.beta,
             tab.dd, tab.dense, tab.error_exponent, saveat, save_steps, dense, rtol, atol, h0, adaptive, max_steps,
             *band_args)
-    stepper = rosenbrock_address(fused, tab, build=False) if fused is not None and band is None and not dense else 0
+    stepper = rosenbrock_address(fused, tab, build=False) if fused is not None and band is None else 0
     if stepper:
-        code, t, u, ts, us, counters, h = rosenbrock_fused_solve(
+        code, t, u, ts, us, counters, h, rec = rosenbrock_fused_solve(
             stepper, p, t0, tf, u0, tab.b.shape[0], autonomous, saveat, save_steps, rtol, atol, h0, adaptive,
-            max_steps, switch_bound)
+            max_steps, switch_bound, dense)
         if code != _status.NEEDS_PIVOTING:
-            return code, t, u, ts, us, counters, None, None, None, None, h
+            return (code, t, u, ts, us, counters, *_records(rec, dense, u.shape[0], tab.b.shape[0]), h)
         needs_pivoting(fused, tab)  # the sparse LU's static pivots failed: this solve again, with pivoting
     return rosenbrock_solve(
         addresses["rhs"], jac, p, t0, tf, u0, tab.A, tab.C, tab.gamma, tab.c, tab.d, tab.b, tab.e,
         tab.dense, tab.error_exponent, autonomous, saveat, save_steps, dense, rtol, atol, h0, adaptive,
         max_steps, switch_bound, *band_args)
+
+
+def _records(rec, dense, n, s):
+    """The step records ``(rec_t, rec_h, rec_u, rec_k)`` of an emitted loop's ``rec`` rows, or
+    four Nones without ``dense``."""
+    return split_records(rec, n, s) if dense else (None, None, None, None)
 
 
 def _tableau(name):
@@ -311,7 +317,7 @@ def solve_compiled(addresses, n, t_span, u0, p, saveat=None, rtol=1e-6, atol=1e-
     fused : CompiledModel, optional
         The compiled model behind ``addresses`` (``solve_model`` passes it): explicit, Rosenbrock
         and Radau methods on a small model then run a time loop emitted as LLVM IR with its
-        functions (:mod:`.fused`; ``dense=True`` only with explicit methods).  Ignored unless
+        functions (:mod:`.fused`).  Ignored unless
         ``fused.addresses["rhs"]`` is ``addresses["rhs"]``.
     band : BandPlan, optional
         Rosenbrock methods (and ``auto``'s stiff phase) then evaluate the Jacobian's CSC values
