@@ -236,7 +236,10 @@ def test_compiled_at_the_second_solve_and_then_found_on_disk(tmp_path, monkeypat
     """A one-off solve does not pay for compiling a loop (it runs the numba stepper: the same
     numbers); the second solve of the model and method compiles it; a new process (here: a new
     compiled model of the same equations) loads it from disk at its first solve."""
+    from symdyn.solvers import fused
+
     monkeypatch.setenv("SYMDYN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fused, "generic_ready", lambda tab, n: True)  # (numba's stepper compiled)
     tab = EXPLICIT_METHODS["dp5"]
     cm = sd.compile(models.get("lotka_volterra").build())
     first = cm.solve((0.0, 5.0), method="dp5")
@@ -246,6 +249,28 @@ def test_compiled_at_the_second_solve_and_then_found_on_disk(tmp_path, monkeypat
     assert np.array_equal(first.u, second.u)
     again = sd.compile(models.get("lotka_volterra").build())
     assert erk_address(again, tab, build=False) > 0  # from disk, at the first request
+
+
+@pytest.mark.parametrize("method", ["dp5", "rodas5p", "radau5"])
+def test_compiled_at_the_first_solve_when_the_numba_stepper_is_not(tmp_path, monkeypatch, method):
+    """A fresh install: compiling the loop (and its small numba entry) is cheaper than compiling
+    the generic numba stepper, so the first solve builds it."""
+    from symdyn.solvers import fused
+
+    monkeypatch.setenv("SYMDYN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fused, "generic_ready", lambda tab, n: False)
+    cm = sd.compile(models.get("vdpol").build())
+    first = cm.solve((0.0, 0.5), method=method)
+    assert len(list(tmp_path.glob("*.o"))) == 1
+    assert np.array_equal(first.u, cm.solve((0.0, 0.5), method=method, fused=None).u)
+
+
+def test_generic_ready_reads_numba_state():
+    from symdyn.solvers import fused
+
+    cm = sd.compile(models.get("lorenz").build())
+    cm.solve((0.0, 1.0), method="dp5", fused=None)  # the numba stepper, compiled or loaded
+    assert fused.generic_ready(EXPLICIT_METHODS["dp5"], cm.n)
 
 
 @pytest.mark.parametrize("name", ["vdpol", "hires", "rober"])

@@ -11,10 +11,13 @@ numba steppers.
 Compiling a loop takes 0.1 s (DOP853 for Lorenz) to 0.9 s (Radau5 for HIRES).  So a solve asks
 with ``build=False``: the loop comes from memory, from the disk cache
 (:func:`codegen.module.object_cache_dir`, keyed by :func:`_content_key`), or -- at the
-:data:`COMPILE_AT_SOLVE`-th solve of the model and method in the process -- from a compilation;
-otherwise the solve runs the numba stepper.  Only for models below :data:`FUSED_MAX_N` states
-(:data:`RADAU_MAX_N` for Radau5): above, the unrolled code outgrows the instruction cache (POLLU,
-20 states: 655 against 572 us) and takes seconds to compile.
+:data:`COMPILE_AT_SOLVE`-th solve of the model and method in the process, or at the first when
+the numba stepper itself would have to be compiled (:func:`generic_ready`) -- from a
+compilation; otherwise the solve runs the numba stepper.  Explicit loops only for models below
+:data:`FUSED_MAX_N` states; stiff loops with the dense LU below :data:`FUSED_MAX_N`
+(:data:`RADAU_MAX_N` for Radau5) -- above, the unrolled dense LU outgrows the instruction cache
+(POLLU, 20 states: 655 against 572 us) -- and with the sparse LU of
+:mod:`codegen.sparse_lu_ir` up to :data:`SPARSE_MAX_N` states.
 """
 from __future__ import annotations
 
@@ -179,7 +182,7 @@ def _resolve(loops, cm, tab, needs, build):
     module, keepalive = _functions_module(cm, tab, programs)
     key = _content_key(str(module), cm, tab, n)
     native = NativeModule.load(key, OPT_LEVEL)
-    if native is None and (build or requests >= COMPILE_AT_SOLVE):
+    if native is None and (build or requests >= COMPILE_AT_SOLVE or not generic_ready(tab, n)):
         try:
             native = _build(module, keepalive, cm, tab, n, key)
         except (CodegenError, ValueError) as exc:  # an emitter's bug must not fail a solve
@@ -197,6 +200,35 @@ def _resolve(loops, cm, tab, needs, build):
 
 OPT_LEVEL = 3
 _SOURCES = None
+# family -> True once its generic numba kernel is known compiled (in memory or on disk)
+_READY = {}
+
+
+def generic_ready(tab, n) -> bool:
+    """Whether the numba stepper that would run ``tab`` for ``n`` states is compiled: in this
+    process, or in numba's disk cache for the current sources.  When it is not (a fresh
+    install), a first solve is cheaper through the emitted loop -- 0.1-0.9 s of LLVM and a small
+    numba entry -- than through compiling the generic stepper (5.7 s for DOP853); so the loop is
+    built at once.  Unknown (numba's cache internals not as expected): True, the usual policy.
+    """
+    from . import explicit, radau, rosenbrock
+
+    family = _family(tab)
+    if family == "radau":
+        kernel = radau.radau_solve
+    else:
+        mod = explicit if family == "explicit" else rosenbrock
+        kernel = mod._solve_stage_outer if explicit.stage_outer_for(n) else mod._solve_component_outer
+    key = (family, kernel)
+    if _READY.get(key):
+        return True
+    try:
+        ready = bool(kernel.signatures) or bool(kernel._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - numba internals changed: assume ready (compile at the 2nd solve)
+        ready = True
+    if ready:
+        _READY[key] = True
+    return ready
 
 
 def _sources_hash() -> str:
