@@ -91,8 +91,8 @@ def cmd_run(args) -> int:
     t3 = time.perf_counter()
     print(f"{model!r}")
     print(f"build {1e3 * (t1 - t0):.1f} ms, compile {1e3 * (t2 - t1):.1f} ms, "
-          f"solve {1e3 * (t3 - t2):.2f} ms (first call: loads the integrator, or compiles it once, ~9 s, "
-          "if numba's disk cache is empty)")
+          f"solve {1e3 * (t3 - t2):.2f} ms (a first call loads the compiled integrator from disk, or "
+          "compiles it once: a few seconds on a fresh install)")
     stats = ", ".join(f"{k}={v}" for k, v in sol.stats.items())
     print(f"method {sol.method}: {sol.retcode.name}, {stats}")
     reasons = getattr(sol, "reasons", None) or []
