@@ -75,10 +75,15 @@ SMALL_DENSE_MAX = 200
 SCALAR_MIN_GAIN = 0.5
 #: implicit: Radau IIA from this many states (Jacobian and LU reuse)
 RADAU_MIN_STATES = 100
-#: implicit: Radau IIA at and below this rtol.  Measured (benchmarks/results/solvers.json,
-#: 2026-12-03): at rtol 1e-6 Radau5 took 0.29 / 0.34 / 0.14 ms on HIRES / VDPOL / ROBER against
-#: Rodas5P's 0.41 / 0.45 / 0.13 ms at similar or larger error (POLLU: 0.92 vs 0.79 ms); at
-#: 1e-7 and 1e-8 Radau5 was faster on all four; at 1e-5 they were within 20%
+#: implicit: Radau IIA at and below this rtol.  Measured with the numba steppers
+#: (benchmarks/results/solvers.json, 2026-12-03): at rtol 1e-6 Radau5 took 0.29 / 0.34 / 0.14 ms on
+#: HIRES / VDPOL / ROBER against Rodas5P's 0.41 / 0.45 / 0.13 ms at similar or larger error
+#: (POLLU: 0.92 vs 0.79 ms); at 1e-7 and 1e-8 Radau5 was faster on all four; at 1e-5 they were
+#: within 20%.  With the emitted loops (bbe5bef), at rtol 1e-6, time and error: VDPOL Radau5
+#: 0.102 ms / 7.8e-8 against Rodas5P 0.139 ms / 7.7e-7, HIRES 0.084 / 5.0e-7 against 0.093 /
+#: 1.9e-7, ROBER 0.038 / 8.6e-8 against 0.034 / 3.7e-7, POLLU 0.141 / 2.0e-7 against 0.103 /
+#: 2.0e-8 (Rodas5P faster and more accurate: POLLU is the exception); at 1e-8 Radau5 is as fast
+#: or faster on all four -- the rule stands
 RADAU_RTOL = 1e-6
 
 
